@@ -1,0 +1,36 @@
+//! IPVS facet: virtual services and their real servers (IPVS mode).
+
+use std::net::IpAddr;
+
+use super::nft::Proto;
+
+/// A virtual service (`vip:port/proto`) or one of its real servers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum IpvsKey {
+    Service {
+        vip: IpAddr,
+        proto: Proto,
+        port: u16,
+    },
+    RealServer {
+        vip: IpAddr,
+        proto: Proto,
+        port: u16,
+        server: IpAddr,
+        server_port: u16,
+    },
+}
+
+/// Settings of a virtual service or real server.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum IpvsValue {
+    Service {
+        scheduler: String,
+        flags: Vec<String>,
+        /// ClientIP affinity: persistence timeout in seconds.
+        persistence_secs: Option<u32>,
+    },
+    RealServer {
+        weight: u32,
+    },
+}

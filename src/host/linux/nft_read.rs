@@ -1,0 +1,1 @@
+//! Reads the kernel's `kroute` tables back (`nft -j list table`).

@@ -1,0 +1,1 @@
+//! Encodes nft artifacts as an `nft -f -` script.

@@ -1,0 +1,55 @@
+//! The host: the only layer that touches the kernel. `HostNetwork` is the
+//! trait the reconcile loop drives; `FakeHost` is its in-memory double and
+//! `linux::LinuxHost` the real one.
+
+pub mod addr;
+pub mod fake;
+pub mod linux;
+pub mod ipvs;
+pub mod nft;
+pub mod plan;
+pub mod route;
+
+pub use fake::FakeHost;
+pub use plan::{FacetPlan, HostPlan, HostSnapshot};
+
+/// Errors of the host layer.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// A command (`nft`) could not be started.
+    #[error("cannot run {command}: {source}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kernel (through `nft`) refused a transaction; nothing of it was applied.
+    #[error("nftables transaction failed: {message}")]
+    NftRejected { message: String },
+    /// Reading back the kernel's state failed or gave output we cannot parse.
+    #[error("cannot read {what}: {message}")]
+    Read { what: String, message: String },
+    /// A facet this host does not implement was asked to change.
+    #[error("the {facet} facet is not supported by this host")]
+    Unsupported { facet: &'static str },
+    /// Failure injected by a test double.
+    #[error("injected failure: {0}")]
+    Injected(String),
+}
+
+/// The host as the reconcile loop sees it. Synchronous on purpose: every
+/// backend call is a short blocking syscall or subprocess, and a sync trait is
+/// simple to fake and mock. The loop calls it from a blocking task.
+#[cfg_attr(test, mockall::automock)]
+pub trait HostNetwork {
+    /// Reads everything kroute owns from the kernel (full sync), and resets
+    /// the mirror to it.
+    fn snapshot(&mut self) -> Result<HostSnapshot, HostError>;
+
+    /// What kroute last committed (incremental sync): no kernel access.
+    fn mirror(&self) -> &HostSnapshot;
+
+    /// Applies a plan, atomically per facet where the kernel allows. On error
+    /// the mirror may no longer match the kernel: the caller must do a full sync.
+    fn apply(&mut self, plan: &HostPlan) -> Result<(), HostError>;
+}

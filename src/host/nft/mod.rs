@@ -1,0 +1,16 @@
+//! nftables artifacts: typed tables, chains, sets/maps and their elements.
+//!
+//! The planner produces these, `FakeHost` stores them, and the Linux backend
+//! encodes them (today as an `nft -f -` script, see `host::linux::nft_script`).
+
+mod artifact;
+mod rule;
+
+pub use artifact::{
+    BaseHook, Chain, ChainDigest, ElementKey, Family, Hook, NftKey, NftValue, Proto, SetDef,
+    SetKeyType, Verdict, ChainKind,
+};
+pub use rule::{Match, Rule, Stmt, VmapKey, MASQUERADE_MARK};
+
+/// The one table name kroute owns in each family (`ip kroute`, `ip6 kroute`).
+pub const TABLE: &str = "kroute";

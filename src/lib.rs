@@ -1,0 +1,11 @@
+//! kroute: a Kubernetes node agent that replaces kube-proxy (nftables or IPVS
+//! dataplane) and announces Service and pod addresses over BGP.
+//!
+//! Data flows `source` → `model` → `sync` (pure planning) → `host` (I/O); see
+//! `../shared/spec/architecture.md`.
+
+pub mod bgp;
+pub mod host;
+pub mod model;
+pub mod source;
+pub mod sync;

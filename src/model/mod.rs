@@ -1,0 +1,13 @@
+//! The typed view of the cluster: what the sources produce and the planner reads.
+
+pub mod annotations;
+pub mod cluster_view;
+pub mod config;
+pub mod endpoints;
+pub mod node;
+pub mod projection;
+pub mod service;
+
+pub use cluster_view::{ClusterView, ObjectKey};
+pub use node::NodeInfo;
+pub use service::KubeRouterService;
