@@ -1,8 +1,19 @@
-//! Shared helpers for kernel-tier tests: network namespaces and the
-//! "skip, or fail under CI" guard. Each test binary includes it with `mod support;`.
+//! Shared helpers for kernel-tier tests: network namespaces, a node topology,
+//! backend servers, clients, nftables inspection, the kroute process and its
+//! manifests, and the "skip, or fail under CI" guard. Each test binary
+//! includes it with `mod support;`.
 #![allow(dead_code)]
 
+pub mod clients;
+pub mod kroute_process;
+pub mod manifests;
 pub mod netns;
+pub mod nft;
+pub mod ns_process;
+pub mod ns_thread;
+pub mod servers;
+pub mod topology;
+pub mod wait;
 
 /// Checks that the kernel tier can run: root, and every tool in `tools` on PATH.
 /// Returns `false` (after printing why) when the test should be skipped.
@@ -13,9 +24,8 @@ pub fn kernel_tier_available(tools: &[&str]) -> bool {
         missing.push("root".to_string());
     }
     for tool in tools {
-        let found = std::env::var_os("PATH").is_some_and(|paths| {
-            std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
-        });
+        let found = std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()));
         if !found {
             missing.push(format!("the `{tool}` command"));
         }
