@@ -11,6 +11,7 @@ pub mod netns;
 pub mod nft;
 pub mod ns_process;
 pub mod ns_thread;
+pub mod scene;
 pub mod servers;
 pub mod topology;
 pub mod wait;

@@ -1,0 +1,164 @@
+//! The standard scene of a kroute kernel test: a node topology with backends
+//! serving TCP and UDP, a manifests directory describing it (Node + Services),
+//! a foreign nftables table kroute must not touch, and the agent itself.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use super::kroute_process::{Kroute, write_config};
+use super::manifests::{
+    Endpoint, ManifestDir, ServicePort, endpoint_slice_yaml, node_yaml, service_yaml_ports,
+};
+use super::nft::{self, ForeignTable, NftTable};
+use super::servers::{self, EchoServer, Transport};
+use super::topology::{NODE_IP, POD_CIDR, Topology};
+
+pub const NODE_NAME: &str = "node-a";
+/// What every backend listens on (TCP and UDP).
+pub const BACKEND_PORT: u16 = 8080;
+/// Short, so "swept at the next full sync" fits well inside the failure bound.
+pub const SYNC_PERIOD: &str = "2s";
+
+/// A Service and its single EndpointSlice, kept in one manifest file.
+#[derive(Clone, Debug)]
+pub struct TestService {
+    pub name: String,
+    pub cluster_ip: Ipv4Addr,
+    pub ports: Vec<ServicePort>,
+    /// Pod names (`backend-N`) that are ready endpoints.
+    pub backends: Vec<String>,
+}
+
+impl TestService {
+    /// Port 80 over TCP and UDP to the backends' [`BACKEND_PORT`], with the
+    /// same node port for both protocols when `node_port` is given.
+    pub fn web(
+        name: &str,
+        cluster_ip: Ipv4Addr,
+        node_port: Option<u16>,
+        backends: &[&str],
+    ) -> Self {
+        let ports = [("tcp", Transport::Tcp), ("udp", Transport::Udp)]
+            .into_iter()
+            .map(|(port_name, transport)| {
+                let port = ServicePort::new(port_name, transport, 80, BACKEND_PORT);
+                match node_port {
+                    Some(np) => port.with_node_port(np),
+                    None => port,
+                }
+            })
+            .collect();
+        TestService {
+            name: name.to_string(),
+            cluster_ip,
+            ports,
+            backends: backends.iter().map(|b| b.to_string()).collect(),
+        }
+    }
+
+    pub fn file(&self) -> String {
+        format!("{}.yaml", self.name)
+    }
+
+    pub fn cluster_addr(&self) -> SocketAddr {
+        SocketAddr::from((self.cluster_ip, 80))
+    }
+
+    /// The node port of the first port, at the node's primary IP.
+    pub fn node_port_addr(&self) -> SocketAddr {
+        let np = self.ports[0].node_port.expect("service has a node port");
+        SocketAddr::from((NODE_IP, np))
+    }
+}
+
+/// Fields drop in order: the agent first, then servers, files, namespaces.
+pub struct Scene {
+    pub kroute: Option<Kroute>,
+    pub servers: Vec<EchoServer>,
+    pub manifests: ManifestDir,
+    pub config: PathBuf,
+    pub foreign: ForeignTable,
+    pub topo: Topology,
+}
+
+impl Scene {
+    /// A node with `pods` backends, its Node manifest, and the foreign table.
+    pub fn new(prefix: &str, pods: usize) -> Scene {
+        let topo = Topology::new(prefix, pods);
+        let servers = servers::start_in_pods(&topo.pods, BACKEND_PORT);
+        let foreign = ForeignTable::install(&topo.node);
+        let manifests = ManifestDir::new();
+        manifests.write("node.yaml", &node_yaml(NODE_NAME, NODE_IP, POD_CIDR));
+        let config = write_config(
+            &manifests.scratch(),
+            NODE_NAME,
+            &manifests.path(),
+            SYNC_PERIOD,
+        );
+        Scene {
+            kroute: None,
+            servers,
+            manifests,
+            config,
+            foreign,
+            topo,
+        }
+    }
+
+    /// Writes (or rewrites) the manifest file of `svc`.
+    pub fn put_service(&self, svc: &TestService) {
+        let endpoints: Vec<Endpoint> = svc
+            .backends
+            .iter()
+            .map(|name| Endpoint {
+                ip: self.topo.pod(name).ip,
+                node_name: NODE_NAME.to_string(),
+            })
+            .collect();
+        let yaml = format!(
+            "{}---\n{}",
+            service_yaml_ports(&svc.name, svc.cluster_ip, &svc.ports),
+            endpoint_slice_yaml(&svc.name, &svc.ports, &endpoints)
+        );
+        self.manifests.write(&svc.file(), &yaml);
+    }
+
+    pub fn remove_service(&self, svc: &TestService) {
+        self.manifests.remove(&svc.file());
+    }
+
+    /// Starts `kroute run` in the node namespace.
+    pub fn start_kroute(&mut self) {
+        assert!(self.kroute.is_none(), "kroute already running");
+        self.kroute = Some(Kroute::start(&self.topo.node, &self.config));
+    }
+
+    pub fn kroute(&mut self) -> &mut Kroute {
+        self.kroute.as_mut().expect("kroute is running")
+    }
+
+    /// Polls `cond` (which may look at the scene) until it holds; panics with
+    /// kroute's output when the failure bound passes or kroute exits first.
+    pub fn wait_until(&mut self, what: &str, mut cond: impl FnMut(&Scene) -> bool) {
+        // Taken out so `cond` can borrow the rest of the scene; a panic drops
+        // (stops) it, like dropping the scene would.
+        let mut kroute = self.kroute.take().expect("kroute is running");
+        kroute.wait_until(what, || cond(self));
+        self.kroute = Some(kroute);
+    }
+
+    /// Stops the agent; the dataplane it programmed stays.
+    pub fn stop_kroute(&mut self) {
+        self.kroute.take().expect("kroute is running").stop();
+    }
+
+    /// `nft -j list table ip kroute` in the node namespace.
+    pub fn kroute_table(&self) -> Option<NftTable> {
+        nft::list_table_json(&self.topo.node, "ip", "kroute")
+    }
+
+    /// Panics unless the foreign table is as it was installed.
+    pub fn assert_foreign_unchanged(&self, when: &str) {
+        self.foreign.assert_unchanged(&self.topo.node, when);
+    }
+}
