@@ -4,8 +4,8 @@
 
 pub mod addr;
 pub mod fake;
-pub mod linux;
 pub mod ipvs;
+pub mod linux;
 pub mod nft;
 pub mod plan;
 pub mod route;

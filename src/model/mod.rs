@@ -4,6 +4,7 @@ pub mod annotations;
 pub mod cluster_view;
 pub mod config;
 pub mod endpoints;
+pub mod fixtures;
 pub mod node;
 pub mod projection;
 pub mod service;

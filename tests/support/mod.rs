@@ -13,9 +13,8 @@ pub fn kernel_tier_available(tools: &[&str]) -> bool {
         missing.push("root".to_string());
     }
     for tool in tools {
-        let found = std::env::var_os("PATH").is_some_and(|paths| {
-            std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
-        });
+        let found = std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()));
         if !found {
             missing.push(format!("the `{tool}` command"));
         }

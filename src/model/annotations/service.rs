@@ -23,7 +23,10 @@ impl ServiceAnnotations {
         annotations: &BTreeMap<String, String>,
     ) -> (ServiceAnnotations, Vec<InvalidAnnotation>) {
         let parsed = ServiceAnnotations {
-            local: annotations.get("kube-router.io/service.local").map(String::as_str) == Some("true"),
+            local: annotations
+                .get("kube-router.io/service.local")
+                .map(String::as_str)
+                == Some("true"),
             skip_lb_ips: annotations.contains_key("kube-router.io/service.skiplbips"),
             hairpin: annotations.contains_key("kube-router.io/service.hairpin"),
         };
