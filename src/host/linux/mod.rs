@@ -10,5 +10,5 @@ pub mod nft_script;
 pub mod nft_txn;
 
 mod host;
-pub use host::LinuxHost;
+pub use host::{LinuxHost, cleanup};
 pub use nft_exec::NftRunner;
