@@ -541,3 +541,41 @@ fn listing_in_a_missing_namespace_is_an_error_not_an_empty_table() {
     let mut host = LinuxHost::new(NftRunner::in_netns("kr-no-such-namespace"));
     assert!(matches!(host.snapshot(), Err(HostError::Read { .. })));
 }
+
+#[test]
+fn old_kernel_mode_flushes_a_chain_now_and_deletes_it_later() {
+    if !support::kernel_tier_available(&["nft", "ip"]) {
+        return;
+    }
+    let ns = NetNs::new("nft-defer");
+    let mut host = LinuxHost::with_kernel_release(NftRunner::in_netns(&ns.name), "6.1.0-18-amd64");
+    host.apply(&diff(&NftMap::new(), &desired())).unwrap();
+    let mut want = desired();
+    want.remove(&NftKey::chain(Family::Ip, "reject-chain"));
+    want.retain(|k, v| {
+        !(k.family() == Family::Ip
+            && *v == NftValue::Element(Some(Verdict::Goto("reject-chain".into())))
+            || k.family() == Family::Ip
+                && *v == NftValue::Element(Some(Verdict::Jump("reject-chain".into()))))
+    });
+    host.apply(&diff(&host.mirror().nft.clone(), &want))
+        .unwrap();
+    assert_eq!(host.mirror().nft, want);
+    assert_eq!(
+        host.pending_chain_deletes(),
+        vec![(Family::Ip, "reject-chain")]
+    );
+    // Still in the kernel, but empty.
+    let key = NftKey::chain(Family::Ip, "reject-chain");
+    let snap = host.snapshot().unwrap().nft;
+    assert_eq!(
+        snap.get(&key),
+        Some(&NftValue::Chain(Chain::regular(vec![])))
+    );
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    host.apply(&HostPlan::default()).unwrap();
+    assert!(host.pending_chain_deletes().is_empty());
+    assert_eq!(host.mirror().nft, want);
+    assert_eq!(host.snapshot().unwrap().nft, want);
+}

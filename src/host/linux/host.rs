@@ -94,14 +94,24 @@ impl LinuxHost {
             defer_chain_deletes: self.defer_chain_deletes,
             due_chain_deletes: &due,
         })?;
-        if let Err(e) = self.runner.run_script(&render(&txn.ops)) {
+        let result = self.runner.run_script(&render(&txn.ops));
+        let deferred: Vec<(Family, String)> = txn
+            .deferred
+            .into_iter()
+            .map(|(f, n)| (f, n.to_string()))
+            .collect();
+        if let Err(e) = result {
             // The full sync that follows a failure finds any leftover chain.
             self.pending.clear();
             return Err(e);
         }
         self.pending
             .retain(|p| !due.iter().any(|(f, n)| *f == p.family && *n == p.name));
-        for (family, name) in txn.deferred {
+        // A snapshot taken meanwhile put the flushed chain back in the mirror.
+        for (family, name) in due {
+            self.mirror.nft.remove(&NftKey::chain(family, name));
+        }
+        for (family, name) in deferred {
             if !self
                 .pending
                 .iter()
@@ -109,7 +119,7 @@ impl LinuxHost {
             {
                 self.pending.push(PendingDelete {
                     family,
-                    name: name.to_string(),
+                    name,
                     flushed_at: now,
                 });
             }
