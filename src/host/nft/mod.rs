@@ -6,6 +6,7 @@
 mod artifact;
 mod rule;
 
+pub use artifact::FINGERPRINT_PREFIX;
 pub use artifact::{
     BaseHook, Chain, ChainDigest, ChainKind, ElementKey, Family, Hook, NftKey, NftValue, Proto,
     SetDef, SetKeyType, Verdict,
