@@ -50,7 +50,8 @@ impl ProxyContext {
                 }
                 NodePortAddress::Cidr(net) => {
                     if family_of_net(net) == family {
-                        nets.push(*net);
+                        // nft stores prefixes with host bits cleared.
+                        nets.push(net.trunc());
                     }
                 }
             }
