@@ -8,6 +8,7 @@ pub mod ipvs;
 pub mod linux;
 pub mod nft;
 pub mod plan;
+pub mod plan_display;
 pub mod route;
 
 pub use fake::FakeHost;

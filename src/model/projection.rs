@@ -342,3 +342,7 @@ fn collect_endpoints<'a>(
     }
     out
 }
+
+#[cfg(test)]
+#[path = "projection_tests.rs"]
+mod tests;
