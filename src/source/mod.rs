@@ -2,3 +2,7 @@
 //! Kubernetes reflectors later.
 
 pub mod manifests;
+mod parse;
+mod yaml_docs;
+
+pub use manifests::{ManifestDir, ManifestError};
