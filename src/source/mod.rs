@@ -3,6 +3,8 @@
 
 pub mod manifests;
 mod parse;
+pub mod watch;
 mod yaml_docs;
 
 pub use manifests::{ManifestDir, ManifestError};
+pub use watch::{DirWatcher, watch_dir};
