@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::plan::{FacetPlan, HostPlan};
 
@@ -21,12 +21,9 @@ pub fn render_human(plan: &HostPlan) -> String {
     out
 }
 
-fn facet_human<K: Ord + Clone + std::fmt::Debug, V: Clone>(
-    out: &mut String,
-    name: &str,
-    plan: &FacetPlan<K, V>,
-) where
-    K: Describe,
+fn facet_human<K, V: Clone>(out: &mut String, name: &str, plan: &FacetPlan<K, V>)
+where
+    K: Ord + Clone + Describe,
 {
     if plan.is_empty() {
         return;
@@ -94,7 +91,12 @@ impl Describe for super::nft::NftKey {
 
 impl Describe for super::addr::AddrKey {
     fn describe(&self) -> String {
-        format!("address {}/{} dev {}", self.addr, self.prefix_len, super::addr::DUMMY_INTERFACE)
+        format!(
+            "address {}/{} dev {}",
+            self.addr,
+            self.prefix_len,
+            super::addr::DUMMY_INTERFACE
+        )
     }
 }
 
@@ -130,15 +132,26 @@ mod tests {
     #[test]
     fn operations_are_listed_with_their_sign() {
         let mut plan = HostPlan::default();
-        plan.nft.creates.insert(NftKey::Table(Family::Ip), NftValue::Table);
+        plan.nft
+            .creates
+            .insert(NftKey::Table(Family::Ip), NftValue::Table);
         plan.nft.deletes.insert(NftKey::chain(Family::Ip6, "old"));
         let text = render_human(&plan);
-        assert!(text.starts_with("nftables: 1 to create, 0 to update, 1 to delete\n"), "{text}");
+        assert!(
+            text.starts_with("nftables: 1 to create, 0 to update, 1 to delete\n"),
+            "{text}"
+        );
         assert!(text.contains("  + table ip kroute\n"));
         assert!(text.contains("  - chain ip6 kroute old\n"));
         let j = render_json(&plan);
         assert_eq!(j["changes"], json!(true));
-        assert_eq!(j["nftables"]["create"][0]["object"], json!("table ip kroute"));
-        assert_eq!(j["nftables"]["delete"][0]["object"], json!("chain ip6 kroute old"));
+        assert_eq!(
+            j["nftables"]["create"][0]["object"],
+            json!("table ip kroute")
+        );
+        assert_eq!(
+            j["nftables"]["delete"][0]["object"],
+            json!("chain ip6 kroute old")
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Projection table tests: every KubeRouterService field from Service,
 //! EndpointSlice and Node inputs, and the errors for bad values.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::*;
 use crate::model::fixtures::{node, service_from};
@@ -36,8 +36,14 @@ fn ip(s: &str) -> IpAddr {
 #[test]
 fn skipped_services() {
     let cases = [
-        (svc(json!({"clusterIP": "None", "ports": [{"port": 80}]})), SkipReason::Headless),
-        (svc(json!({"type": "ExternalName", "externalName": "x.example"})), SkipReason::ExternalName),
+        (
+            svc(json!({"clusterIP": "None", "ports": [{"port": 80}]})),
+            SkipReason::Headless,
+        ),
+        (
+            svc(json!({"type": "ExternalName", "externalName": "x.example"})),
+            SkipReason::ExternalName,
+        ),
         (
             json!({"metadata": {"namespace": "ns", "name": "s",
                     "labels": {SERVICE_PROXY_NAME_LABEL: "other-proxy"}},
@@ -69,7 +75,11 @@ fn frontends_are_split_per_family() {
     let v4 = &s.frontends[&Family::Ip];
     assert_eq!(v4.cluster_ips, [ip("10.96.0.1")]);
     assert_eq!(v4.external_ips, [ip("203.0.113.1")]);
-    assert_eq!(v4.load_balancer_ips, [ip("198.51.100.1")], "ipMode Proxy is skipped");
+    assert_eq!(
+        v4.load_balancer_ips,
+        [ip("198.51.100.1")],
+        "ipMode Proxy is skipped"
+    );
     let v6 = &s.frontends[&Family::Ip6];
     assert_eq!(v6.cluster_ips, [ip("fd00::1")]);
     assert_eq!(v6.external_ips, [ip("2001:db8::1")]);
@@ -80,7 +90,9 @@ fn frontends_are_split_per_family() {
 #[test]
 fn external_ips_outside_the_service_families_are_ignored() {
     let s = projected(
-        svc(json!({"clusterIP": "10.96.0.1", "externalIPs": ["2001:db8::1"], "ports": [{"port": 80}]})),
+        svc(
+            json!({"clusterIP": "10.96.0.1", "externalIPs": ["2001:db8::1"], "ports": [{"port": 80}]}),
+        ),
         &[],
     );
     assert!(s.frontends[&Family::Ip].external_ips.is_empty());
@@ -102,13 +114,19 @@ fn skiplbips_annotation_drops_lb_ips() {
 #[test]
 fn ports_protocols_and_node_ports() {
     let s = projected(
-        svc(json!({"type": "NodePort", "clusterIP": "10.96.0.1", "ports": [
+        svc(
+            json!({"type": "NodePort", "clusterIP": "10.96.0.1", "ports": [
             {"name": "a", "port": 53, "protocol": "UDP", "nodePort": 30053},
             {"name": "b", "port": 53, "nodePort": 30054},
-            {"name": "c", "port": 9, "protocol": "SCTP", "nodePort": 30055}]})),
+            {"name": "c", "port": 9, "protocol": "SCTP", "nodePort": 30055}]}),
+        ),
         &[],
     );
-    let got: Vec<_> = s.ports.iter().map(|p| (p.name.as_str(), p.protocol, p.port, p.node_port)).collect();
+    let got: Vec<_> = s
+        .ports
+        .iter()
+        .map(|p| (p.name.as_str(), p.protocol, p.port, p.node_port))
+        .collect();
     assert_eq!(
         got,
         [
@@ -118,35 +136,55 @@ fn ports_protocols_and_node_ports() {
         ]
     );
     // A ClusterIP service never has node ports, even if the field is set.
-    let s = projected(svc(json!({"clusterIP": "10.96.0.1", "ports": [{"port": 80, "nodePort": 30080}]})), &[]);
+    let s = projected(
+        svc(json!({"clusterIP": "10.96.0.1", "ports": [{"port": 80, "nodePort": 30080}]})),
+        &[],
+    );
     assert_eq!(s.ports[0].node_port, None);
 }
 
 #[test]
 fn affinity_policies_health_check_and_source_ranges() {
     let s = projected(
-        svc(json!({"type": "LoadBalancer", "clusterIP": "10.96.0.1", "ports": [{"port": 80, "nodePort": 30080}],
+        svc(
+            json!({"type": "LoadBalancer", "clusterIP": "10.96.0.1", "ports": [{"port": 80, "nodePort": 30080}],
                    "sessionAffinity": "ClientIP",
                    "externalTrafficPolicy": "Local", "internalTrafficPolicy": "Local",
                    "healthCheckNodePort": 32100,
-                   "loadBalancerSourceRanges": ["203.0.113.0/24", " 198.51.100.0/24 "]})),
+                   "loadBalancerSourceRanges": ["203.0.113.0/24", " 198.51.100.0/24 "]}),
+        ),
         &[],
     );
-    assert_eq!(s.session_affinity, SessionAffinity::ClientIp { timeout: DEFAULT_AFFINITY_TIMEOUT });
+    assert_eq!(
+        s.session_affinity,
+        SessionAffinity::ClientIp {
+            timeout: DEFAULT_AFFINITY_TIMEOUT
+        }
+    );
     assert_eq!(s.external_traffic_policy, TrafficPolicy::Local);
     assert_eq!(s.internal_traffic_policy, TrafficPolicy::Local);
     assert_eq!(s.health_check_node_port, Some(32100));
     assert_eq!(s.load_balancer_source_ranges.len(), 2);
 
     let s = projected(
-        svc(json!({"clusterIP": "10.96.0.1", "ports": [{"port": 80}], "sessionAffinity": "ClientIP",
+        svc(
+            json!({"clusterIP": "10.96.0.1", "ports": [{"port": 80}], "sessionAffinity": "ClientIP",
                    "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}},
-                   "healthCheckNodePort": 32100})),
+                   "healthCheckNodePort": 32100}),
+        ),
         &[],
     );
-    assert_eq!(s.session_affinity, SessionAffinity::ClientIp { timeout: Duration::from_secs(60) });
+    assert_eq!(
+        s.session_affinity,
+        SessionAffinity::ClientIp {
+            timeout: Duration::from_secs(60)
+        }
+    );
     assert_eq!(s.external_traffic_policy, TrafficPolicy::Cluster);
-    assert_eq!(s.health_check_node_port, None, "only with externalTrafficPolicy Local");
+    assert_eq!(
+        s.health_check_node_port, None,
+        "only with externalTrafficPolicy Local"
+    );
 }
 
 #[test]
@@ -163,9 +201,15 @@ fn service_local_annotation_forces_external_policy_local() {
 #[test]
 fn bad_values_are_errors_naming_field_and_value() {
     let cases = [
-        (svc(json!({"clusterIP": "10.96.0.300", "ports": [{"port": 80}]})), "spec.clusterIPs[0]", "10.96.0.300"),
         (
-            svc(json!({"clusterIP": "10.96.0.1", "externalIPs": ["nope"], "ports": [{"port": 80}]})),
+            svc(json!({"clusterIP": "10.96.0.300", "ports": [{"port": 80}]})),
+            "spec.clusterIPs[0]",
+            "10.96.0.300",
+        ),
+        (
+            svc(
+                json!({"clusterIP": "10.96.0.1", "externalIPs": ["nope"], "ports": [{"port": 80}]}),
+            ),
             "spec.externalIPs[0]",
             "nope",
         ),
@@ -174,14 +218,22 @@ fn bad_values_are_errors_naming_field_and_value() {
             "spec.ports[0].protocol",
             "ICMP",
         ),
-        (svc(json!({"clusterIP": "10.96.0.1", "ports": [{"port": 70000}]})), "spec.ports[0].port", "70000"),
+        (
+            svc(json!({"clusterIP": "10.96.0.1", "ports": [{"port": 70000}]})),
+            "spec.ports[0].port",
+            "70000",
+        ),
         (
             svc(json!({"clusterIP": "10.96.0.1", "ports": [{"port": 80}],
                        "loadBalancerSourceRanges": ["10.0.0.0/40"]})),
             "spec.loadBalancerSourceRanges[0]",
             "10.0.0.0/40",
         ),
-        (svc(json!({"type": "Weird", "clusterIP": "10.96.0.1"})), "spec.type", "Weird"),
+        (
+            svc(json!({"type": "Weird", "clusterIP": "10.96.0.1"})),
+            "spec.type",
+            "Weird",
+        ),
         (svc(json!({"ports": [{"port": 80}]})), "spec.clusterIP", ""),
     ];
     for (input, field, value) in cases {
@@ -203,21 +255,43 @@ fn endpoints_are_matched_by_port_name_and_family() {
     let spec = svc(json!({"clusterIPs": ["10.96.0.1", "fd00::1"], "ports": [
         {"name": "http", "port": 80}, {"name": "metrics", "port": 9090}]}));
     let slices = [
-        slice("a", "IPv4", json!([{"name": "http", "port": 8080}, {"name": "metrics", "port": 9100}]),
-              json!([{"addresses": ["10.244.1.2"], "nodeName": "node-a"},
+        slice(
+            "a",
+            "IPv4",
+            json!([{"name": "http", "port": 8080}, {"name": "metrics", "port": 9100}]),
+            json!([{"addresses": ["10.244.1.2"], "nodeName": "node-a"},
                      {"addresses": ["10.244.2.2"], "nodeName": "node-b",
-                      "conditions": {"ready": false, "serving": true, "terminating": true}}])),
-        slice("b", "IPv6", json!([{"name": "http", "port": 8080}]),
-              json!([{"addresses": ["fd00:244::2"], "nodeName": "node-b"}])),
-        slice("c", "FQDN", json!([{"name": "http", "port": 8080}]),
-              json!([{"addresses": ["backend.example"]}])),
-        slice("d", "IPv4", json!([{"name": "unrelated", "port": 1}]),
-              json!([{"addresses": ["10.244.9.9"]}])),
+                      "conditions": {"ready": false, "serving": true, "terminating": true}}]),
+        ),
+        slice(
+            "b",
+            "IPv6",
+            json!([{"name": "http", "port": 8080}]),
+            json!([{"addresses": ["fd00:244::2"], "nodeName": "node-b"}]),
+        ),
+        slice(
+            "c",
+            "FQDN",
+            json!([{"name": "http", "port": 8080}]),
+            json!([{"addresses": ["backend.example"]}]),
+        ),
+        slice(
+            "d",
+            "IPv4",
+            json!([{"name": "unrelated", "port": 1}]),
+            json!([{"addresses": ["10.244.9.9"]}]),
+        ),
     ];
     let s = projected(spec, &slices);
     let http = &s.ports[0];
     let v4 = s.endpoints_of(http, Family::Ip);
-    assert_eq!(v4.cluster.iter().map(|e| (e.ip, e.port)).collect::<Vec<_>>(), [(ip("10.244.1.2"), 8080)]);
+    assert_eq!(
+        v4.cluster
+            .iter()
+            .map(|e| (e.ip, e.port))
+            .collect::<Vec<_>>(),
+        [(ip("10.244.1.2"), 8080)]
+    );
     assert!(v4.cluster[0].is_local, "nodeName matches this node");
     assert_eq!(v4.local.len(), 1);
     assert_eq!(v4.local_ready, 1);
@@ -226,12 +300,18 @@ fn endpoints_are_matched_by_port_name_and_family() {
     let v6 = s.endpoints_of(http, Family::Ip6);
     assert_eq!(v6.cluster.len(), 1);
     assert!(v6.local.is_empty());
-    assert!(v6.cluster_is_fallback == false && v6.cluster[0].ready, "missing conditions mean ready");
+    assert!(
+        !v6.cluster_is_fallback && v6.cluster[0].ready,
+        "missing conditions mean ready"
+    );
 }
 
 #[test]
 fn no_slices_means_no_endpoints() {
-    let s = projected(svc(json!({"clusterIP": "10.96.0.1", "ports": [{"port": 80}]})), &[]);
+    let s = projected(
+        svc(json!({"clusterIP": "10.96.0.1", "ports": [{"port": 80}]})),
+        &[],
+    );
     let e = s.endpoints_of(&s.ports[0], Family::Ip);
     assert!(e.cluster.is_empty() && e.local.is_empty());
 }

@@ -3,6 +3,7 @@
 
 pub mod manifests;
 mod parse;
+pub mod standalone;
 pub mod watch;
 mod yaml_docs;
 

@@ -2,7 +2,6 @@
 //! change notification (and every `resync`, in case a notification is missed),
 //! and sends each new view with the services that changed.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
