@@ -14,7 +14,7 @@ mod peers;
 mod reader;
 mod scheduler;
 mod service;
-mod values;
+pub(crate) mod values;
 
 pub use community::{Community, LargeCommunity, parse_community_list};
 pub use error::InvalidAnnotation;
