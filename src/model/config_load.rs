@@ -1286,6 +1286,27 @@ admin: {socket: /run/kroute/kroute.sock}
     }
 
     #[test]
+    fn every_schema_leaf_is_a_key() {
+        fn leaves(schema: &[(&str, Shape)], prefix: &str, out: &mut Vec<String>) {
+            for (name, shape) in schema {
+                let path = if prefix.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                match shape {
+                    Shape::Map(inner) => leaves(inner, &path, out),
+                    _ => out.push(path),
+                }
+            }
+        }
+        let mut all = Vec::new();
+        leaves(SCHEMA, "", &mut all);
+        let keys: Vec<String> = KEYS.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(all, keys);
+    }
+
+    #[test]
     fn boolean_flags_take_a_value() {
         let cfg = load_config(
             &flags(&["--proxy-masquerade-all=true", "--bgp-enabled", "TRUE"]),
