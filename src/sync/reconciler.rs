@@ -67,6 +67,32 @@ pub struct PlannedSync {
     context: ProxyContext,
 }
 
+impl PlannedSync {
+    /// Wraps a facet plan; never sweeps from an incomplete view.
+    fn new(
+        mut nft: FacetPlan<NftKey, NftValue>,
+        view: &ClusterView,
+        mut report: SyncReport,
+        owned: BTreeMap<Owner, BTreeSet<NftKey>>,
+        context: ProxyContext,
+    ) -> PlannedSync {
+        if !view.synced {
+            report.deletes_withheld = nft.deletes.len();
+            nft.deletes.clear();
+        }
+        report.count(&nft);
+        PlannedSync {
+            plan: HostPlan {
+                nft,
+                ..HostPlan::default()
+            },
+            report,
+            owned,
+            context,
+        }
+    }
+}
+
 /// Drives a host towards the cluster view.
 pub struct Reconciler<H> {
     host: H,
@@ -226,18 +252,8 @@ impl<H: HostNetwork> Reconciler<H> {
                 }
             }
         }
-        let mut nft = diff_full(&desired, &current.nft);
-        withhold_deletes_unless_synced(&mut nft, view, &mut report);
-        report.count(&nft);
-        PlannedSync {
-            plan: HostPlan {
-                nft,
-                ..HostPlan::default()
-            },
-            report,
-            owned,
-            context,
-        }
+        let nft = diff_full(&desired, &current.nft);
+        PlannedSync::new(nft, view, report, owned, context)
     }
 
     /// Plans only `dirty` services against `current` (the mirror). Their
@@ -282,17 +298,7 @@ impl<H: HostNetwork> Reconciler<H> {
             }
             owned.insert(owner, mine);
         }
-        withhold_deletes_unless_synced(&mut nft, view, &mut report);
-        report.count(&nft);
-        PlannedSync {
-            plan: HostPlan {
-                nft,
-                ..HostPlan::default()
-            },
-            report,
-            owned,
-            context,
-        }
+        PlannedSync::new(nft, view, report, owned, context)
     }
 
     fn wanted(
@@ -320,18 +326,6 @@ impl<H: HostNetwork> Reconciler<H> {
                 Wanted::KeepPrevious
             }
         }
-    }
-}
-
-/// Never sweep from an incomplete view.
-fn withhold_deletes_unless_synced(
-    nft: &mut FacetPlan<NftKey, NftValue>,
-    view: &ClusterView,
-    report: &mut SyncReport,
-) {
-    if !view.synced {
-        report.deletes_withheld = nft.deletes.len();
-        nft.deletes.clear();
     }
 }
 
