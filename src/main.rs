@@ -1,1 +1,264 @@
-fn main() {}
+//! The `kroute` command line: `run`, `plan`, `cleanup`, `version`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use kroute::host::HostNetwork;
+use kroute::host::linux::nft_exec::NftRunner;
+use kroute::host::linux::{LinuxHost, cleanup};
+use kroute::host::nft::Family;
+use kroute::host::plan_display::{render_human, render_json};
+use kroute::model::ClusterView;
+use kroute::model::config::{Config, ProxyMode};
+use kroute::model::config_load::{ConfigFlags, load_config};
+use kroute::source::manifests::ManifestDir;
+use kroute::source::standalone::run_manifest_source;
+use kroute::sync::Reconciler;
+use kroute::sync::reconciler::ReconcilerSettings;
+use kroute::sync::run_loop::run_reconcile_loop;
+use kroute::sync::schedule::SyncSchedule;
+
+/// Exit code for a bad configuration (nothing was touched).
+const EXIT_CONFIG: u8 = 2;
+/// Exit code of `plan --exit-code` when changes are pending.
+const EXIT_CHANGES_PENDING: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kroute",
+    version,
+    about = "Kubernetes service proxy (nftables) and BGP announcer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Watch the sources, program the dataplane, keep it converged (until SIGTERM).
+    Run {
+        #[command(flatten)]
+        config: ConfigFlags,
+    },
+    /// Print what `run` would change on this host, changing nothing.
+    Plan {
+        #[command(flatten)]
+        config: ConfigFlags,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Exit 2 when changes are pending.
+        #[arg(long)]
+        exit_code: bool,
+    },
+    /// Remove everything kroute owns on this host.
+    Cleanup {
+        #[command(flatten)]
+        config: ConfigFlags,
+        /// Also remove kube-proxy's nftables tables.
+        #[arg(long)]
+        kube_proxy: bool,
+    },
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Version => {
+            println!("kroute {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { config } => with_config(&config, run),
+        Command::Plan {
+            config,
+            json,
+            exit_code,
+        } => with_config(&config, |c| plan(c, json, exit_code)),
+        Command::Cleanup { config, kube_proxy } => {
+            with_config(&config, |_| cleanup_host(kube_proxy))
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kroute: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KROUTE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Loads the configuration; a bad one exits 2 before anything is touched.
+fn with_config(
+    flags: &ConfigFlags,
+    f: impl FnOnce(Config) -> Result<ExitCode>,
+) -> Result<ExitCode> {
+    match load_config(flags, &|k| std::env::var(k).ok()) {
+        Ok(config) => f(config),
+        Err(e) => {
+            eprintln!("kroute: {e}");
+            Ok(ExitCode::from(EXIT_CONFIG))
+        }
+    }
+}
+
+fn settings(config: &Config) -> ReconcilerSettings {
+    ReconcilerSettings {
+        node_name: config.node_name.clone(),
+        proxy: config.proxy.clone(),
+        proxy_name: None,
+    }
+}
+
+/// Checks what this build can run; exits 2 (like a config error) otherwise.
+fn supported(config: &Config) -> Result<std::path::PathBuf, String> {
+    if config.proxy.mode == ProxyMode::Ipvs {
+        return Err(
+            "proxy.mode: \"ipvs\" is not available in this build yet; use \"nftables\"".into(),
+        );
+    }
+    match &config.source.manifests {
+        Some(dir) => Ok(dir.clone()),
+        None => Err(
+            "source: the Kubernetes API source is not available in this build yet; set source.manifests (--source-manifests)"
+                .into(),
+        ),
+    }
+}
+
+fn run(config: Config) -> Result<ExitCode> {
+    let dir = match supported(&config) {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("kroute: {e}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        tracing::info!(node = %config.node_name, manifests = %dir.display(), "kroute starting");
+        if !config.proxy.enabled {
+            tracing::info!("proxy.enabled is false: nothing to program");
+            shutdown_signal().await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let source = tokio::spawn(run_manifest_source(dir, config.proxy.sync_period, tx));
+        let reconciler = Reconciler::new(LinuxHost::new(NftRunner::default()), settings(&config));
+        let schedule = SyncSchedule::new(config.proxy.sync_period, config.proxy.min_sync_period);
+        run_reconcile_loop(reconciler, rx, schedule, shutdown_signal()).await;
+        source.abort();
+        tracing::info!(
+            "kroute stopped; the dataplane stays in place (`kroute cleanup` removes it)"
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn plan(config: Config, json: bool, exit_code: bool) -> Result<ExitCode> {
+    let dir = match supported(&config) {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!("kroute: {e}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let (view, errors): (ClusterView, _) = ManifestDir::new(&dir).load();
+    for e in &errors {
+        eprintln!("kroute: manifest error: {e}");
+    }
+    let mut host = LinuxHost::new(NftRunner::default());
+    let current = host.snapshot().context("reading the kroute tables")?;
+    let reconciler = Reconciler::new(host, settings(&config));
+    let planned = reconciler.plan_full(&view, &current);
+    let report = &planned.report;
+    for e in &report.invalid_annotations {
+        eprintln!("kroute: {e}");
+    }
+    for e in &report.invalid_services {
+        eprintln!("kroute: {e}");
+    }
+    if report.deletes_withheld > 0 {
+        eprintln!(
+            "kroute: {} deletes withheld: some manifest files have never parsed",
+            report.deletes_withheld
+        );
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&render_json(&planned.plan))?
+        );
+    } else {
+        print!("{}", render_human(&planned.plan));
+    }
+    if exit_code && !planned.plan.is_empty() {
+        return Ok(ExitCode::from(EXIT_CHANGES_PENDING));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cleanup_host(kube_proxy: bool) -> Result<ExitCode> {
+    let runner = NftRunner::default();
+    cleanup(&runner).context("removing the kroute tables")?;
+    println!("removed nftables tables ip kroute, ip6 kroute (if present)");
+    if kube_proxy {
+        for family in Family::ALL {
+            // nft 1.0.6 has no `destroy table`: delete only what is listed.
+            let listed = std::process::Command::new("nft")
+                .args(["list", "table", family.keyword(), "kube-proxy"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if listed {
+                let table = format!("{} kube-proxy", family.keyword());
+                runner
+                    .run_script(&format!("delete table {table}\n"))
+                    .with_context(|| format!("removing {table}"))?;
+                println!("removed nftables table {table}");
+            }
+        }
+        bail_if_iptables_leftovers()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// kube-proxy's iptables and IPVS leftovers are not removed yet: say so
+/// rather than pretend.
+fn bail_if_iptables_leftovers() -> Result<()> {
+    let out = std::process::Command::new("nft")
+        .args(["list", "chains"])
+        .output();
+    if let Ok(out) = out
+        && String::from_utf8_lossy(&out.stdout).contains("KUBE-")
+    {
+        bail!(
+            "kube-proxy iptables chains (KUBE-*) are present; removing them is not supported yet"
+        );
+    }
+    Ok(())
+}

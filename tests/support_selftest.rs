@@ -1,7 +1,7 @@
 //! Kernel tier: the namespace fixture itself (created, usable, removed on drop).
 mod support;
 
-use support::netns::{veth, NetNs};
+use support::netns::{NetNs, veth};
 
 #[test]
 fn namespaces_are_created_connected_and_removed() {
@@ -18,5 +18,8 @@ fn namespaces_are_created_connected_and_removed() {
         assert!(out.status.success(), "ping across the veth failed");
         assert!(std::path::Path::new(&a.path()).exists());
     }
-    assert!(!std::path::Path::new(&format!("/run/netns/{name}")).exists(), "namespace left behind");
+    assert!(
+        !std::path::Path::new(&format!("/run/netns/{name}")).exists(),
+        "namespace left behind"
+    );
 }

@@ -4,10 +4,11 @@
 
 pub mod addr;
 pub mod fake;
-pub mod linux;
 pub mod ipvs;
+pub mod linux;
 pub mod nft;
 pub mod plan;
+pub mod plan_display;
 pub mod route;
 
 pub use fake::FakeHost;
@@ -29,6 +30,11 @@ pub enum HostError {
     /// Reading back the kernel's state failed or gave output we cannot parse.
     #[error("cannot read {what}: {message}")]
     Read { what: String, message: String },
+    /// A plan the host cannot encode (a key paired with the wrong kind of
+    /// value, a chain without its rules, a set of unknown type to create):
+    /// a planner bug, refused before anything reaches the kernel.
+    #[error("invalid plan: {message}")]
+    InvalidPlan { message: String },
     /// A facet this host does not implement was asked to change.
     #[error("the {facet} facet is not supported by this host")]
     Unsupported { facet: &'static str },

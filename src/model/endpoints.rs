@@ -80,7 +80,10 @@ fn pick<'a>(endpoints: impl Iterator<Item = &'a Endpoint> + Clone) -> (Vec<Endpo
     if !ready.is_empty() {
         return (ready, false);
     }
-    let fallback: Vec<Endpoint> = endpoints.filter(|e| e.serving_terminating()).cloned().collect();
+    let fallback: Vec<Endpoint> = endpoints
+        .filter(|e| e.serving_terminating())
+        .cloned()
+        .collect();
     let used = !fallback.is_empty();
     (fallback, used)
 }
@@ -94,7 +97,7 @@ fn apply_topology(ready: Vec<Endpoint>, node: &NodeInfo) -> (Vec<Endpoint>, bool
     let names_node = |e: &Endpoint| {
         e.hint_nodes
             .as_ref()
-            .is_some_and(|n| n.iter().any(|n| *n == node.name))
+            .is_some_and(|n| n.contains(&node.name))
     };
     let names_zone = |e: &Endpoint| match (&e.hint_zones, &node.zone) {
         (Some(zones), Some(zone)) => zones.iter().any(|z| z == zone),
@@ -162,7 +165,10 @@ mod tests {
     #[test]
     fn ready_endpoints_win_over_terminating_ones() {
         let got = PortEndpoints::categorize(
-            vec![ep("10.0.0.1", true, true, false, false), ep("10.0.0.2", false, true, true, false)],
+            vec![
+                ep("10.0.0.1", true, true, false, false),
+                ep("10.0.0.2", false, true, true, false),
+            ],
             &node("z1"),
         );
         assert_eq!(ips(&got.cluster), ["10.0.0.1"]);
@@ -178,7 +184,11 @@ mod tests {
             ],
             &node("z1"),
         );
-        assert_eq!(ips(&got.cluster), ["10.0.0.2"], "terminating-not-serving never used");
+        assert_eq!(
+            ips(&got.cluster),
+            ["10.0.0.2"],
+            "terminating-not-serving never used"
+        );
         assert!(got.cluster_is_fallback);
     }
 
@@ -209,7 +219,11 @@ mod tests {
 
         let c = ep("10.0.0.3", true, true, false, false);
         let got = PortEndpoints::categorize(vec![a.clone(), b.clone(), c], &node("z1"));
-        assert_eq!(got.cluster.len(), 3, "one endpoint without hints disables topology");
+        assert_eq!(
+            got.cluster.len(),
+            3,
+            "one endpoint without hints disables topology"
+        );
 
         let got = PortEndpoints::categorize(vec![a, b], &node("z9"));
         assert_eq!(got.cluster.len(), 2, "no hint for this zone: use all");
@@ -228,7 +242,10 @@ mod tests {
     #[test]
     fn duplicate_addresses_keep_the_ready_copy() {
         let got = PortEndpoints::categorize(
-            vec![ep("10.0.0.1", false, false, false, false), ep("10.0.0.1", true, true, false, false)],
+            vec![
+                ep("10.0.0.1", false, false, false, false),
+                ep("10.0.0.1", true, true, false, false),
+            ],
             &node("z1"),
         );
         assert_eq!(got.cluster.len(), 1);

@@ -3,7 +3,9 @@
 pub mod annotations;
 pub mod cluster_view;
 pub mod config;
+pub mod config_load;
 pub mod endpoints;
+pub mod fixtures;
 pub mod node;
 pub mod projection;
 pub mod service;

@@ -69,7 +69,11 @@ impl NodeInfo {
         let spec_cidrs: Vec<IpNet> = node
             .spec
             .as_ref()
-            .and_then(|s| s.pod_cidrs.clone().or_else(|| s.pod_cidr.clone().map(|c| vec![c])))
+            .and_then(|s| {
+                s.pod_cidrs
+                    .clone()
+                    .or_else(|| s.pod_cidr.clone().map(|c| vec![c]))
+            })
             .unwrap_or_default()
             .iter()
             .filter_map(|c| c.parse().ok())

@@ -114,7 +114,11 @@ fn project<'a>(
         let ip: IpAddr = raw
             .parse()
             .map_err(|_| err(format!("spec.clusterIPs[{i}]"), raw, "not an IP address"))?;
-        frontends.entry(Family::of(&ip)).or_default().cluster_ips.push(ip);
+        frontends
+            .entry(Family::of(&ip))
+            .or_default()
+            .cluster_ips
+            .push(ip);
     }
     if frontends.is_empty() {
         return Err(err("spec.clusterIP".into(), "", "no cluster IP allocated"));
@@ -142,7 +146,11 @@ fn project<'a>(
                 continue; // hostname-only ingress: nothing to program
             };
             let ip: IpAddr = raw.parse().map_err(|_| {
-                err(format!("status.loadBalancer.ingress[{i}].ip"), raw, "not an IP address")
+                err(
+                    format!("status.loadBalancer.ingress[{i}].ip"),
+                    raw,
+                    "not an IP address",
+                )
             })?;
             if let Some(f) = frontends.get_mut(&Family::of(&ip)) {
                 f.load_balancer_ips.push(ip);
@@ -153,16 +161,31 @@ fn project<'a>(
     let mut ports = Vec::new();
     for (i, p) in spec.ports.iter().flatten().enumerate() {
         let proto_raw = p.protocol.as_deref().unwrap_or("TCP");
-        let protocol = Proto::parse(proto_raw)
-            .ok_or_else(|| err(format!("spec.ports[{i}].protocol"), proto_raw, "not TCP, UDP or SCTP"))?;
+        let protocol = Proto::parse(proto_raw).ok_or_else(|| {
+            err(
+                format!("spec.ports[{i}].protocol"),
+                proto_raw,
+                "not TCP, UDP or SCTP",
+            )
+        })?;
         let port = u16::try_from(p.port)
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| err(format!("spec.ports[{i}].port"), &p.port.to_string(), "not a port"))?;
+            .ok_or_else(|| {
+                err(
+                    format!("spec.ports[{i}].port"),
+                    &p.port.to_string(),
+                    "not a port",
+                )
+            })?;
         let node_port = match (service_type, p.node_port) {
             (ServiceType::ClusterIP, _) | (_, None) => None,
             (_, Some(np)) => Some(u16::try_from(np).ok().filter(|p| *p != 0).ok_or_else(|| {
-                err(format!("spec.ports[{i}].nodePort"), &np.to_string(), "not a port")
+                err(
+                    format!("spec.ports[{i}].nodePort"),
+                    &np.to_string(),
+                    "not a port",
+                )
             })?),
         };
         ports.push(ServicePort {
@@ -199,9 +222,18 @@ fn project<'a>(
     let internal_traffic_policy = policy(spec.internal_traffic_policy.as_deref());
 
     let mut load_balancer_source_ranges = Vec::new();
-    for (i, raw) in spec.load_balancer_source_ranges.iter().flatten().enumerate() {
+    for (i, raw) in spec
+        .load_balancer_source_ranges
+        .iter()
+        .flatten()
+        .enumerate()
+    {
         let net = raw.trim().parse().map_err(|_| {
-            err(format!("spec.loadBalancerSourceRanges[{i}]"), raw, "not a CIDR")
+            err(
+                format!("spec.loadBalancerSourceRanges[{i}]"),
+                raw,
+                "not a CIDR",
+            )
         })?;
         load_balancer_source_ranges.push(net);
     }
@@ -256,8 +288,15 @@ fn collect_endpoints<'a>(
         };
         for sp in slice.ports.iter().flatten() {
             let name = sp.name.clone().unwrap_or_default();
-            let proto = sp.protocol.as_deref().and_then(Proto::parse).unwrap_or(Proto::Tcp);
-            let Some(port) = sp.port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p != 0)
+            let proto = sp
+                .protocol
+                .as_deref()
+                .and_then(Proto::parse)
+                .unwrap_or(Proto::Tcp);
+            let Some(port) = sp
+                .port
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p != 0)
             else {
                 continue;
             };
@@ -283,21 +322,27 @@ fn collect_endpoints<'a>(
                     if Family::of(&ip) != family {
                         continue;
                     }
-                    out.entry((name.clone(), family)).or_default().push(Endpoint {
-                        ip,
-                        port,
-                        node_name: e.node_name.clone(),
-                        zone: e.zone.clone(),
-                        ready,
-                        serving,
-                        terminating,
-                        is_local: e.node_name.as_deref() == Some(node.name.as_str()),
-                        hint_zones: hint_zones.clone(),
-                        hint_nodes: hint_nodes.clone(),
-                    });
+                    out.entry((name.clone(), family))
+                        .or_default()
+                        .push(Endpoint {
+                            ip,
+                            port,
+                            node_name: e.node_name.clone(),
+                            zone: e.zone.clone(),
+                            ready,
+                            serving,
+                            terminating,
+                            is_local: e.node_name.as_deref() == Some(node.name.as_str()),
+                            hint_zones: hint_zones.clone(),
+                            hint_nodes: hint_nodes.clone(),
+                        });
                 }
             }
         }
     }
     out
 }
+
+#[cfg(test)]
+#[path = "projection_tests.rs"]
+mod tests;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use super::ObjectKey;
 use super::annotations::ServiceAnnotations;
 use super::endpoints::PortEndpoints;
-use super::ObjectKey;
 use crate::host::nft::{Family, Proto};
 
 /// `spec.type`

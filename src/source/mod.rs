@@ -2,3 +2,10 @@
 //! Kubernetes reflectors later.
 
 pub mod manifests;
+mod parse;
+pub mod standalone;
+pub mod watch;
+mod yaml_docs;
+
+pub use manifests::{ManifestDir, ManifestError};
+pub use watch::{DirWatcher, watch_dir};

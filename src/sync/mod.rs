@@ -1,2 +1,15 @@
 //! Sync: pure planning (desired artifacts per service), the mark-and-sweep
 //! diff, and the reconcile loop that drives a `HostNetwork`.
+
+pub mod context;
+pub mod mark_sweep;
+pub mod nft_names;
+pub mod nft_service;
+pub mod nft_skeleton;
+pub mod reconciler;
+pub mod report;
+pub mod run_loop;
+pub mod schedule;
+
+pub use context::ProxyContext;
+pub use reconciler::{Reconciler, SyncError, SyncKind, SyncReport};

@@ -29,7 +29,11 @@ impl NetNs {
 
     /// Runs a command inside the namespace; panics (with its output) on failure.
     pub fn exec(&self, argv: &[&str]) -> Output {
-        run_ok(Command::new("ip").args(["netns", "exec", &self.name]).args(argv))
+        run_ok(
+            Command::new("ip")
+                .args(["netns", "exec", &self.name])
+                .args(argv),
+        )
     }
 
     /// Runs a command inside the namespace and returns its output, whatever its status.
@@ -85,7 +89,9 @@ pub fn veth(a: &NetNs, a_if: &str, a_addr: &str, b: &NetNs, b_if: &str, b_addr: 
 
 /// Runs a command, panicking with its stderr if it fails.
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}{}",

@@ -1,8 +1,14 @@
 //! The Linux host: nftables through `nft -f -` (other facets in later issues).
+//!
+//! `nft_txn` orders a plan into one transaction, `nft_script` encodes it as
+//! text, `nft_exec` runs `nft`, `nft_read` parses its JSON listing back, and
+//! `LinuxHost` ties them to the `HostNetwork` trait.
 
 pub mod nft_exec;
 pub mod nft_read;
 pub mod nft_script;
+pub mod nft_txn;
 
 mod host;
-pub use host::LinuxHost;
+pub use host::{LinuxHost, cleanup};
+pub use nft_exec::NftRunner;

@@ -162,6 +162,10 @@ pub enum ElementKey {
     AddrProtoPort(IpAddr, Proto, u16),
     /// `tcp . 30080`
     ProtoPort(Proto, u16),
+    /// An element read back from the kernel in a form kroute never writes
+    /// (a range, an unknown protocol, a hand-made set's key), kept as nft
+    /// syntax so it can still be compared and deleted.
+    Unknown(String),
 }
 
 impl std::fmt::Display for ElementKey {
@@ -173,6 +177,7 @@ impl std::fmt::Display for ElementKey {
             ElementKey::Net(net) => write!(f, "{net}"),
             ElementKey::AddrProtoPort(a, p, port) => write!(f, "{a} . {p} . {port}"),
             ElementKey::ProtoPort(p, port) => write!(f, "{p} . {port}"),
+            ElementKey::Unknown(text) => f.write_str(text),
         }
     }
 }
@@ -218,6 +223,10 @@ pub enum SetKeyType {
     AddrProtoPort,
     /// `inet_proto . inet_service`
     ProtoPort,
+    /// A set read back from the kernel whose declaration kroute cannot
+    /// express (another key type, non-verdict map data, extra flags). It
+    /// never equals a desired set, so it is replaced or swept.
+    Unknown,
 }
 
 /// A set (no `verdict_map`) or a verdict map declaration.

@@ -6,11 +6,12 @@
 mod artifact;
 mod rule;
 
+pub use artifact::FINGERPRINT_PREFIX;
 pub use artifact::{
-    BaseHook, Chain, ChainDigest, ElementKey, Family, Hook, NftKey, NftValue, Proto, SetDef,
-    SetKeyType, Verdict, ChainKind,
+    BaseHook, Chain, ChainDigest, ChainKind, ElementKey, Family, Hook, NftKey, NftValue, Proto,
+    SetDef, SetKeyType, Verdict,
 };
-pub use rule::{Match, Rule, Stmt, VmapKey, MASQUERADE_MARK};
+pub use rule::{MASQUERADE_MARK, Match, Rule, Stmt, VmapKey};
 
 /// The one table name kroute owns in each family (`ip kroute`, `ip6 kroute`).
 pub const TABLE: &str = "kroute";

@@ -49,7 +49,10 @@ pub enum VmapKey {
 pub enum Stmt {
     Match(Match),
     /// `<key> vmap @map`
-    VmapLookup { key: VmapKey, map: String },
+    VmapLookup {
+        key: VmapKey,
+        map: String,
+    },
     /// `numgen random mod N vmap { 0 : v0, 1 : v1, ... }` (N = targets.len()).
     NumgenVmap(Vec<Verdict>),
     /// `meta mark set meta mark | 0x4000`

@@ -1,0 +1,77 @@
+//! `ProxyContext`: the node- and config-level facts every service plan needs.
+
+use ipnet::IpNet;
+
+use crate::host::nft::Family;
+use crate::model::NodeInfo;
+use crate::model::config::{NodePortAddress, ProxyConfig};
+
+/// What planning needs besides the service itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyContext {
+    pub node: NodeInfo,
+    pub cluster_cidrs: Vec<IpNet>,
+    pub service_cidrs: Vec<IpNet>,
+    pub node_port_addresses: Vec<NodePortAddress>,
+    pub masquerade_all: bool,
+}
+
+impl ProxyContext {
+    pub fn new(proxy: &ProxyConfig, node: NodeInfo) -> ProxyContext {
+        ProxyContext {
+            node,
+            cluster_cidrs: proxy.cluster_cidrs.clone(),
+            service_cidrs: proxy.service_cidrs.clone(),
+            node_port_addresses: proxy.node_port_addresses.clone(),
+            masquerade_all: proxy.masquerade_all,
+        }
+    }
+
+    /// Cluster (pod) CIDRs of one family.
+    pub fn cluster_cidrs(&self, family: Family) -> Vec<IpNet> {
+        of_family(&self.cluster_cidrs, family)
+    }
+
+    /// Service CIDRs of one family.
+    pub fn service_cidrs(&self, family: Family) -> Vec<IpNet> {
+        of_family(&self.service_cidrs, family)
+    }
+
+    /// Where NodePorts answer in one family: the primary IP (as a host
+    /// prefix) and configured CIDRs.
+    pub fn node_port_nets(&self, family: Family) -> Vec<IpNet> {
+        let mut nets = Vec::new();
+        for entry in &self.node_port_addresses {
+            match entry {
+                NodePortAddress::Primary => {
+                    if let Some(ip) = self.node.primary_ips.get(&family) {
+                        nets.push(IpNet::from(*ip));
+                    }
+                }
+                NodePortAddress::Cidr(net) => {
+                    if family_of_net(net) == family {
+                        // nft stores prefixes with host bits cleared.
+                        nets.push(net.trunc());
+                    }
+                }
+            }
+        }
+        nets.sort();
+        nets.dedup();
+        nets
+    }
+}
+
+fn family_of_net(net: &IpNet) -> Family {
+    match net {
+        IpNet::V4(_) => Family::Ip,
+        IpNet::V6(_) => Family::Ip6,
+    }
+}
+
+fn of_family(nets: &[IpNet], family: Family) -> Vec<IpNet> {
+    nets.iter()
+        .filter(|n| family_of_net(n) == family)
+        .copied()
+        .collect()
+}

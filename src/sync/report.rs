@@ -1,0 +1,81 @@
+//! `SyncReport`: what one sync did, for logs, `kroute plan` and metrics.
+
+use crate::host::FacetPlan;
+use crate::host::nft::{NftKey, NftValue};
+use crate::model::ObjectKey;
+use crate::model::annotations::InvalidAnnotation;
+use crate::model::projection::ProjectionError;
+
+use super::SyncKind;
+
+/// Outcome of one sync (or one plan).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncReport {
+    pub kind: SyncKind,
+    pub services_planned: usize,
+    pub creates: usize,
+    pub updates: usize,
+    pub deletes: usize,
+    /// Deletes not made because the sources have not synced yet.
+    pub deletes_withheld: usize,
+    pub invalid_annotations: Vec<InvalidAnnotation>,
+    /// Services that could not be projected (their artifacts were kept).
+    pub invalid_services: Vec<ProjectionError>,
+    /// Artifacts two services both wanted; the first (by name) keeps it.
+    pub conflicts: Vec<String>,
+}
+
+impl SyncReport {
+    pub fn new(kind: SyncKind) -> SyncReport {
+        SyncReport {
+            kind,
+            services_planned: 0,
+            creates: 0,
+            updates: 0,
+            deletes: 0,
+            deletes_withheld: 0,
+            invalid_annotations: Vec::new(),
+            invalid_services: Vec::new(),
+            conflicts: Vec::new(),
+        }
+    }
+
+    pub(super) fn count(&mut self, plan: &FacetPlan<NftKey, NftValue>) {
+        self.creates += plan.creates.len();
+        self.updates += plan.updates.len();
+        self.deletes += plan.deletes.len();
+    }
+
+    pub(super) fn conflict(&mut self, service: &ObjectKey, key: &NftKey) {
+        self.conflicts.push(format!(
+            "Service {service}: {key} is already used by another service"
+        ));
+    }
+}
+
+impl SyncReport {
+    /// Logs the outcome: one info line, one warning per bad input.
+    pub fn log(&self) {
+        for e in &self.invalid_annotations {
+            tracing::warn!(reason = "InvalidAnnotation", "{e}");
+        }
+        for e in &self.invalid_services {
+            tracing::warn!(
+                reason = "InvalidService",
+                "{e}; keeping what was programmed for it"
+            );
+        }
+        for c in &self.conflicts {
+            tracing::warn!(reason = "Conflict", "{c}");
+        }
+        tracing::info!(
+            kind = ?self.kind,
+            services = self.services_planned,
+            creates = self.creates,
+            updates = self.updates,
+            deletes = self.deletes,
+            deletes_withheld = self.deletes_withheld,
+            "synced"
+        );
+    }
+}
