@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 
 # ---- assumptions about the example cluster (override through the environment)
 MANIFESTS=${1:-${MANIFESTS:-examples/cluster}}
+CONFIG=${CONFIG:-examples/kroute.yaml}  # written by the script when absent
 NODE_IP=${NODE_IP:-192.168.50.1}        # the Node's InternalIP = its primary IP
 CLIENT_IP=${CLIENT_IP:-192.168.50.2}    # a machine outside the cluster, same L2
 POD_GATEWAY=${POD_GATEWAY:-10.244.1.1}  # the node's address towards its pods
@@ -127,7 +128,9 @@ while read -r pod ip; do
     printf '  %-24s %-15s listening on %s\n' "$pod" "$ip" "${listens[*]}"
 done < <(awk '$1 == "backend" {print $2, $3}' "$WORK/inventory" | sort -u)
 
-cat >"$WORK/kroute.yaml" <<YAML
+if [[ ! -f $CONFIG ]]; then
+    CONFIG=$WORK/kroute.yaml
+    cat >"$CONFIG" <<YAML
 nodeName: $NODE_NAME
 source:
   manifests: $MANIFESTS
@@ -138,11 +141,14 @@ proxy:
   minSyncPeriod: 100ms
 health: {address: "127.0.0.1:10256"}
 metrics: {address: "127.0.0.1:10249"}
-admin: {socket: $WORK/kroute.sock}
 YAML
+fi
+# The manifests as an absolute path, and an admin socket of the demo's own
+# (the file system is shared with the host, unlike the network).
+RUN_ARGS=(run --config "$CONFIG" --source-manifests "$MANIFESTS" --admin-socket "$WORK/kroute.sock")
 
-say "kroute run --config $WORK/kroute.yaml (in $NODE_NS)"
-ip netns exec "$NODE_NS" "$KROUTE" run --config "$WORK/kroute.yaml" >"$WORK/kroute.log" 2>&1 &
+say "kroute ${RUN_ARGS[*]} (in $NODE_NS)"
+ip netns exec "$NODE_NS" "$KROUTE" "${RUN_ARGS[@]}" >"$WORK/kroute.log" 2>&1 &
 KROUTE_PID=$!
 PIDS+=("$KROUTE_PID")
 
