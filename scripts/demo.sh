@@ -2,8 +2,9 @@
 # kroute demo: on a fresh machine, build kroute, build a one-node "cluster" out
 # of network namespaces (node, client, one namespace per backend pod), run
 # `kroute run` in the node namespace on the example manifests, and show
-# requests from the client reaching the backends through every ClusterIP and
-# NodePort. Everything it creates is removed on exit. Needs root.
+# requests from the client (and the node itself) reaching the backends through
+# every ClusterIP, NodePort, external IP and LB IP, and a service without
+# endpoints being refused. Everything it creates is removed on exit. Needs root.
 #
 #   sudo bash scripts/demo.sh [MANIFEST_DIR]
 set -euo pipefail
@@ -29,7 +30,7 @@ fi
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "packages"
-bash scripts/install-packages.sh python3=python3-minimal
+bash scripts/install-packages.sh python3=python3
 
 if [[ -n ${KROUTE_BIN:-} ]]; then
     KROUTE=$KROUTE_BIN # an already built binary: skip the build
@@ -57,7 +58,7 @@ cleanup() {
 trap cleanup EXIT
 
 if [[ ! -d $MANIFESTS ]]; then
-    # Until the repository ships examples/cluster: a small stand-in.
+    # No manifests there (e.g. a trimmed checkout): a small stand-in.
     echo "demo: $MANIFESTS not found, using a built-in example"
     MANIFESTS=$WORK/manifests
     mkdir -p "$MANIFESTS"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages kroute's test tiers and demo need, only when one
 # is missing (so a warm machine does no apt work at all). Extra "command=package"
-# pairs may be given as arguments, e.g. python3=python3-minimal.
+# pairs may be given as arguments, e.g. python3=python3.
 set -euo pipefail
 
 # command that must exist = Debian package that provides it
