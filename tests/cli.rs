@@ -1,0 +1,60 @@
+//! The command line as a user meets it: exit codes and error messages that
+//! name the file, the key and the value.
+
+use std::process::Command;
+
+fn kroute(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kroute"))
+        .args(args)
+        .env_remove("KROUTE_CONFIG")
+        .output()
+        .expect("run kroute")
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = kroute(&["version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim(), format!("kroute {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn a_bad_config_value_exits_2_naming_file_key_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kroute.yaml");
+    std::fs::write(&file, "proxy:\n  syncPeriod: 30 parsecs\n").unwrap();
+    for cmd in ["run", "plan", "cleanup"] {
+        let out = kroute(&[cmd, "--config", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(file.to_str().unwrap()), "{cmd}: {err}");
+        assert!(err.contains("proxy.syncPeriod"), "{cmd}: {err}");
+        assert!(err.contains("30 parsecs"), "{cmd}: {err}");
+    }
+}
+
+#[test]
+fn an_unknown_key_and_a_bad_flag_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kroute.yaml");
+    std::fs::write(&file, "proxy:\n  sycPeriod: 30s\n").unwrap();
+    let out = kroute(&["plan", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("proxy.sycPeriod"));
+
+    let out = kroute(&["plan", "--proxy-mode", "iptables"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--proxy-mode") && err.contains("iptables"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_source_is_a_config_error() {
+    let out = kroute(&["run", "--node-name", "n1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("source.manifests"));
+}
