@@ -13,14 +13,25 @@ pub fn mark<K: Ord + Clone, V: PartialEq + Clone>(
     plan: &mut FacetPlan<K, V>,
 ) {
     for (key, want) in desired {
-        match current.get(key) {
-            Some(have) if have == want => {}
-            Some(_) => {
-                plan.updates.insert(key.clone(), want.clone());
-            }
-            None => {
-                plan.creates.insert(key.clone(), want.clone());
-            }
+        mark_one(key, want.clone(), current, plan);
+    }
+}
+
+/// Marks one desired artifact: nothing when it exists unchanged, else a
+/// create or an update.
+pub fn mark_one<K: Ord + Clone, V: PartialEq>(
+    key: &K,
+    want: V,
+    current: &BTreeMap<K, V>,
+    plan: &mut FacetPlan<K, V>,
+) {
+    match current.get(key) {
+        Some(have) if *have == want => {}
+        Some(_) => {
+            plan.updates.insert(key.clone(), want);
+        }
+        None => {
+            plan.creates.insert(key.clone(), want);
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod mark_sweep;
 pub mod nft_names;
 pub mod nft_service;
 pub mod nft_skeleton;
+pub mod ownership;
 pub mod reconciler;
 pub mod report;
 pub mod run_loop;

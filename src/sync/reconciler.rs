@@ -2,12 +2,13 @@
 //! (incremental) against the host's state, sweeps what is no longer wanted,
 //! and applies the result in one `HostNetwork::apply` per sync.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::ProxyContext;
-use super::mark_sweep::{diff_full, mark, sweep_unmarked};
+use super::mark_sweep::sweep_unmarked;
 use super::nft_service::plan_service;
 use super::nft_skeleton::plan_skeleton;
+use super::ownership::{Owner, Ownership};
 pub use super::report::SyncReport;
 use crate::host::nft::{Family, NftKey, NftValue};
 use crate::host::{FacetPlan, HostError, HostNetwork, HostPlan, HostSnapshot};
@@ -35,14 +36,6 @@ pub enum SyncError {
     Apply(#[source] HostError),
 }
 
-/// Who asked for an artifact at the last successful sync.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Owner {
-    /// The fixed part of the tables.
-    Skeleton,
-    Service(ObjectKey),
-}
-
 /// What a service wants this sync.
 enum Wanted {
     Artifacts(BTreeMap<NftKey, NftValue>),
@@ -63,7 +56,8 @@ pub struct ReconcilerSettings {
 pub struct PlannedSync {
     pub plan: HostPlan,
     pub report: SyncReport,
-    owned: BTreeMap<Owner, BTreeSet<NftKey>>,
+    /// Full sync: all ownership; incremental: the planned owners only.
+    ownership: Ownership,
     context: ProxyContext,
 }
 
@@ -73,7 +67,7 @@ impl PlannedSync {
         mut nft: FacetPlan<NftKey, NftValue>,
         view: &ClusterView,
         mut report: SyncReport,
-        owned: BTreeMap<Owner, BTreeSet<NftKey>>,
+        ownership: Ownership,
         context: ProxyContext,
     ) -> PlannedSync {
         if !view.synced {
@@ -87,7 +81,7 @@ impl PlannedSync {
                 ..HostPlan::default()
             },
             report,
-            owned,
+            ownership,
             context,
         }
     }
@@ -97,9 +91,8 @@ impl PlannedSync {
 pub struct Reconciler<H> {
     host: H,
     settings: ReconcilerSettings,
-    /// Artifacts each owner had at the last successful sync.
-    owned: BTreeMap<Owner, BTreeSet<NftKey>>,
-    owner_of: HashMap<NftKey, Owner>,
+    /// Who had which artifact at the last successful sync.
+    ownership: Ownership,
     /// The context the owned artifacts were planned with.
     context: Option<ProxyContext>,
     /// A full sync is due (start, failed apply, context change, first synced view).
@@ -113,8 +106,7 @@ impl<H: HostNetwork> Reconciler<H> {
         Reconciler {
             host,
             settings,
-            owned: BTreeMap::new(),
-            owner_of: HashMap::new(),
+            ownership: Ownership::default(),
             context: None,
             needs_full: true,
             swept_once: false,
@@ -180,28 +172,11 @@ impl<H: HostNetwork> Reconciler<H> {
     /// Records the ownership a successfully applied plan established.
     fn commit(&mut self, planned: PlannedSync, synced: bool, full: bool) -> SyncReport {
         if full {
-            self.owned = planned.owned;
-            self.owner_of = self
-                .owned
-                .iter()
-                .flat_map(|(o, keys)| keys.iter().map(move |k| (k.clone(), o.clone())))
-                .collect();
+            self.ownership = planned.ownership;
             self.needs_full = false;
             self.swept_once |= synced;
         } else {
-            for (owner, keys) in planned.owned {
-                if let Some(old) = self.owned.remove(&owner) {
-                    for k in old {
-                        self.owner_of.remove(&k);
-                    }
-                }
-                for k in &keys {
-                    self.owner_of.insert(k.clone(), owner.clone());
-                }
-                if !keys.is_empty() {
-                    self.owned.insert(owner, keys);
-                }
-            }
+            self.ownership.merge(planned.ownership);
         }
         self.context = Some(planned.context);
         planned.report
@@ -213,47 +188,51 @@ impl<H: HostNetwork> Reconciler<H> {
     pub fn plan_full(&self, view: &ClusterView, current: &HostSnapshot) -> PlannedSync {
         let context = self.context(view);
         let mut report = SyncReport::new(SyncKind::Full);
-        let mut desired: BTreeMap<NftKey, NftValue> = BTreeMap::new();
-        let mut owned: BTreeMap<Owner, BTreeSet<NftKey>> = BTreeMap::new();
-
+        let mut nft = FacetPlan::default();
+        let mut ownership = Ownership::default();
         for family in Family::ALL {
             let skeleton = plan_skeleton(&context, family);
-            owned
-                .entry(Owner::Skeleton)
-                .or_default()
-                .extend(skeleton.keys().cloned());
-            desired.extend(skeleton);
+            ownership.claim_and_mark(
+                Owner::Skeleton,
+                skeleton,
+                None,
+                &current.nft,
+                &mut nft,
+                &mut report,
+            );
         }
         for key in view.services.keys() {
             report.services_planned += 1;
             let owner = Owner::Service(key.clone());
             match self.wanted(view, key, &context, &mut report) {
                 Wanted::Artifacts(artifacts) => {
-                    let mut mine = BTreeSet::new();
-                    for (k, v) in artifacts {
-                        if desired.contains_key(&k) {
-                            report.conflict(key, &k);
-                            continue;
-                        }
-                        mine.insert(k.clone());
-                        desired.insert(k, v);
-                    }
-                    owned.insert(owner, mine);
+                    ownership.claim_and_mark(
+                        owner,
+                        artifacts,
+                        None,
+                        &current.nft,
+                        &mut nft,
+                        &mut report,
+                    );
                 }
                 Wanted::KeepPrevious => {
-                    // Mark what it had as it is in the kernel now.
-                    let previous = self.owned.get(&owner).cloned().unwrap_or_default();
-                    for k in &previous {
-                        if let Some(v) = current.nft.get(k) {
-                            desired.entry(k.clone()).or_insert_with(|| v.clone());
-                        }
-                    }
-                    owned.insert(owner, previous);
+                    // Keep what it had, as it is in the kernel now.
+                    let previous = self.ownership.keys_of(&owner);
+                    let kept = previous
+                        .into_iter()
+                        .flatten()
+                        .filter(|k| current.nft.contains_key(*k));
+                    ownership.keep(owner, kept.cloned());
                 }
             }
         }
-        let nft = diff_full(&desired, &current.nft);
-        PlannedSync::new(nft, view, report, owned, context)
+        sweep_unmarked(
+            current.nft.keys(),
+            &current.nft,
+            |k| ownership.owner_of(k).is_some(),
+            &mut nft,
+        );
+        PlannedSync::new(nft, view, report, ownership, context)
     }
 
     /// Plans only `dirty` services against `current` (the mirror). Their
@@ -267,38 +246,31 @@ impl<H: HostNetwork> Reconciler<H> {
         let context = self.context(view);
         let mut report = SyncReport::new(SyncKind::Incremental);
         let mut nft = FacetPlan::default();
-        let mut owned = BTreeMap::new();
+        let mut planned = Ownership::default();
         let empty = BTreeSet::new();
         for key in dirty {
             report.services_planned += 1;
             let owner = Owner::Service(key.clone());
-            let Wanted::Artifacts(mut artifacts) = self.wanted(view, key, &context, &mut report)
-            else {
+            let Wanted::Artifacts(artifacts) = self.wanted(view, key, &context, &mut report) else {
                 continue;
             };
-            artifacts.retain(|k, _| match self.owner_of.get(k) {
-                Some(other) if *other != owner => {
-                    report.conflict(key, k);
-                    false
-                }
-                _ => true,
-            });
-            let previous = self.owned.get(&owner).unwrap_or(&empty);
-            mark(&artifacts, &current.nft, &mut nft);
-            sweep_unmarked(
-                previous,
+            let previous = self.ownership.keys_of(&owner).unwrap_or(&empty);
+            let wanted: BTreeSet<NftKey> = artifacts.keys().cloned().collect();
+            sweep_unmarked(previous, &current.nft, |k| wanted.contains(k), &mut nft);
+            planned.claim_and_mark(
+                owner.clone(),
+                artifacts,
+                Some(&self.ownership),
                 &current.nft,
-                |k| artifacts.contains_key(k),
                 &mut nft,
+                &mut report,
             );
-            let mut mine: BTreeSet<NftKey> = artifacts.into_keys().collect();
             if !view.synced {
                 // Deletes are withheld: keep owning what stays behind.
-                mine.extend(previous.iter().cloned());
+                planned.keep(owner, previous.iter().cloned());
             }
-            owned.insert(owner, mine);
         }
-        PlannedSync::new(nft, view, report, owned, context)
+        PlannedSync::new(nft, view, report, planned, context)
     }
 
     fn wanted(

@@ -240,7 +240,7 @@ pub struct SetDef {
 }
 
 /// Netfilter hook of a base chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Hook {
     Prerouting,
     Input,
@@ -262,7 +262,7 @@ impl Hook {
 }
 
 /// Chain type of a base chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum ChainKind {
     Filter,
     Nat,
@@ -279,7 +279,7 @@ impl ChainKind {
 
 /// What makes a chain a base chain. Priorities are numeric: nft 1.0.6 rejects
 /// `priority dstnat` on the output hook.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct BaseHook {
     pub kind: ChainKind,
     pub hook: Hook,
@@ -348,16 +348,32 @@ impl Eq for Chain {}
 /// Prefix of the fingerprint comment on a chain's first rule.
 pub const FINGERPRINT_PREFIX: &str = "kroute:";
 
-/// Stable fingerprint of a chain's content: FNV-1a 64 over its canonical
-/// debug form. Stable across runs and builds (unlike `DefaultHasher`).
+/// Fingerprint of a chain's content: FNV-1a 64 over the typed rules fed
+/// through `Hash` (no intermediate text). Deterministic for a given kroute
+/// build and platform, unlike `DefaultHasher`'s random keys; a new build may
+/// compute other values, which only rewrites each chain once.
 fn fingerprint(hook: Option<&BaseHook>, rules: &[Rule]) -> String {
-    let text = format!("{hook:?}{rules:?}");
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    use std::hash::{Hash, Hasher};
+    let mut hasher = Fnv64(0xcbf2_9ce4_8422_2325);
+    hook.hash(&mut hasher);
+    rules.hash(&mut hasher);
+    format!("{FINGERPRINT_PREFIX}{:016x}", hasher.finish())
+}
+
+/// FNV-1a, 64 bit.
+struct Fnv64(u64);
+
+impl std::hash::Hasher for Fnv64 {
+    fn finish(&self) -> u64 {
+        self.0
     }
-    format!("{FINGERPRINT_PREFIX}{hash:016x}")
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
 }
 
 #[cfg(test)]
