@@ -58,11 +58,8 @@ cleanup() {
 trap cleanup EXIT
 
 if [[ ! -d $MANIFESTS ]]; then
-    # No manifests there (e.g. a trimmed checkout): a small stand-in.
-    echo "demo: $MANIFESTS not found, using a built-in example"
-    MANIFESTS=$WORK/manifests
-    mkdir -p "$MANIFESTS"
-    bash scripts/demo_example.sh "$MANIFESTS" "$NODE_IP"
+    echo "demo: no manifests directory $MANIFESTS" >&2
+    exit 1
 fi
 MANIFESTS=$(cd "$MANIFESTS" && pwd)
 
