@@ -140,10 +140,12 @@ fn cluster_ip_picks_a_random_endpoint_and_masquerades_off_cluster_sources() {
         rules[0].stmts[0],
         Stmt::Match(Match::SaddrNotIn(vec!["10.244.0.0/16".parse().unwrap()]))
     );
-    match &rules[1].stmts[0] {
-        Stmt::NumgenVmap(targets) => assert_eq!(targets.len(), 2, "not-ready endpoint excluded"),
-        other => panic!("expected numgen, got {other:?}"),
-    }
+    // Two ready endpoints (the not-ready one is excluded): 1-in-2, then the other.
+    assert_eq!(rules.len(), 3);
+    assert_eq!(rules[1].stmts[0], Stmt::Match(Match::NumgenOneIn(2)));
+    assert!(
+        matches!(&rules[2].stmts[..], [Stmt::Verdict(Verdict::Goto(c))] if c.starts_with("ep-"))
+    );
     let ep = chain_rules(&p, "ep-");
     assert_eq!(
         ep[1],
@@ -255,10 +257,12 @@ fn external_traffic_policy_local_keeps_source_and_drops_without_local_endpoints(
     assert!(
         matches!(&ext.last().unwrap().stmts[0], Stmt::Verdict(Verdict::Goto(c)) if c.starts_with("local-"))
     );
-    match &chain_rules(&p, "local-")[0].stmts[0] {
-        Stmt::NumgenVmap(t) => assert_eq!(t.len(), 1),
-        other => panic!("{other:?}"),
-    }
+    // One local endpoint: a plain goto.
+    let local = chain_rules(&p, "local-");
+    assert_eq!(local.len(), 1);
+    assert!(
+        matches!(&local[0].stmts[..], [Stmt::Verdict(Verdict::Goto(c))] if c.contains("10.244.1.2"))
+    );
 
     let p = lb(false);
     let ext = chain_rules(&p, "ext-");
@@ -367,4 +371,56 @@ fn same_port_with_two_protocols_and_dual_stack() {
         )
         .count();
     assert_eq!(v4_ep_chains, 2);
+}
+
+fn targets(n: usize) -> Vec<Verdict> {
+    (0..n).map(|i| Verdict::Goto(format!("ep-{i}"))).collect()
+}
+
+#[test]
+fn small_endpoint_sets_are_picked_by_successive_one_in_n_rules() {
+    let rules = pick_endpoint(targets(3));
+    assert_eq!(
+        rules,
+        [
+            Rule::new(vec![
+                Stmt::Match(Match::NumgenOneIn(3)),
+                Stmt::Verdict(Verdict::Goto("ep-0".into()))
+            ]),
+            Rule::new(vec![
+                Stmt::Match(Match::NumgenOneIn(2)),
+                Stmt::Verdict(Verdict::Goto("ep-1".into()))
+            ]),
+            Rule::verdict(Verdict::Goto("ep-2".into())),
+        ]
+    );
+    assert_eq!(
+        pick_endpoint(targets(1)),
+        [Rule::verdict(Verdict::Goto("ep-0".into()))]
+    );
+}
+
+#[test]
+fn one_in_n_rules_are_uniform() {
+    // P(endpoint i) = prod_{j<i} (1 - 1/(n-j)) * 1/(n-i) = 1/n for every i.
+    let n = RULE_PICK_MAX_ENDPOINTS;
+    let rules = pick_endpoint(targets(n));
+    let mut reach = 1.0f64;
+    for rule in &rules {
+        let p_here = match rule.stmts[0] {
+            Stmt::Match(Match::NumgenOneIn(k)) => 1.0 / f64::from(k),
+            _ => 1.0,
+        };
+        assert!((reach * p_here - 1.0 / n as f64).abs() < 1e-12);
+        reach *= 1.0 - p_here;
+    }
+}
+
+#[test]
+fn large_endpoint_sets_use_one_verdict_map() {
+    let rules = pick_endpoint(targets(RULE_PICK_MAX_ENDPOINTS + 1));
+    assert_eq!(rules.len(), 1);
+    assert!(
+        matches!(&rules[0].stmts[..], [Stmt::NumgenVmap(t)] if t.len() == RULE_PICK_MAX_ENDPOINTS + 1)
+    );
 }

@@ -3,6 +3,7 @@
 //! and applies the result in one `HostNetwork::apply` per sync.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use super::ProxyContext;
 use super::mark_sweep::sweep_unmarked;
@@ -148,7 +149,9 @@ impl<H: HostNetwork> Reconciler<H> {
             || self.needs_full
             || self.context.as_ref() != Some(&context)
             || (view.synced && !self.swept_once);
-        let planned = if full {
+        let started = Instant::now();
+        let mut snapshot_time = Duration::ZERO;
+        let mut planned = if full {
             let current = match self.host.snapshot() {
                 Ok(snap) => snap,
                 Err(e) => {
@@ -156,16 +159,21 @@ impl<H: HostNetwork> Reconciler<H> {
                     return Err(SyncError::Snapshot(e));
                 }
             };
+            snapshot_time = started.elapsed();
             self.plan_full(view, &current)
         } else {
             self.plan_incremental(view, dirty, self.host.mirror())
         };
+        planned.report.snapshot_time = snapshot_time;
+        planned.report.plan_time = started.elapsed() - snapshot_time;
+        let applying = Instant::now();
         if !planned.plan.is_empty()
             && let Err(e) = self.host.apply(&planned.plan)
         {
             self.needs_full = true;
             return Err(SyncError::Apply(e));
         }
+        planned.report.apply_time = applying.elapsed();
         Ok(self.commit(planned, view.synced, full))
     }
 

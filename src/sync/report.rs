@@ -1,6 +1,8 @@
 //! `SyncReport`: what one sync did, for logs, `kroute plan` and metrics.
 
 use crate::host::FacetPlan;
+use std::time::Duration;
+
 use crate::host::nft::{NftKey, NftValue};
 use crate::model::ObjectKey;
 use crate::model::annotations::InvalidAnnotation;
@@ -23,6 +25,10 @@ pub struct SyncReport {
     pub invalid_services: Vec<ProjectionError>,
     /// Artifacts two services both wanted; the first (by name) keeps it.
     pub conflicts: Vec<String>,
+    /// Time spent reading the host (full syncs), planning, and applying.
+    pub snapshot_time: Duration,
+    pub plan_time: Duration,
+    pub apply_time: Duration,
 }
 
 impl SyncReport {
@@ -37,6 +43,9 @@ impl SyncReport {
             invalid_annotations: Vec::new(),
             invalid_services: Vec::new(),
             conflicts: Vec::new(),
+            snapshot_time: Duration::ZERO,
+            plan_time: Duration::ZERO,
+            apply_time: Duration::ZERO,
         }
     }
 
@@ -75,6 +84,9 @@ impl SyncReport {
             updates = self.updates,
             deletes = self.deletes,
             deletes_withheld = self.deletes_withheld,
+            snapshot = ?self.snapshot_time,
+            plan = ?self.plan_time,
+            apply = ?self.apply_time,
             "synced"
         );
     }

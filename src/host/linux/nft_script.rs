@@ -200,6 +200,7 @@ fn match_text(family: Family, m: &Match) -> String {
         Match::SaddrNotIn(nets) => format!("{family} saddr != {}", anonymous_set(nets)),
         Match::L4Proto(p) => format!("meta l4proto {p}"),
         Match::MasqueradeMarkUnset => format!("meta mark & {MASQUERADE_MARK:#x} == 0"),
+        Match::NumgenOneIn(n) => format!("numgen random mod {n} == 0"),
     }
 }
 
@@ -269,6 +270,11 @@ mod tests {
                 Family::Ip,
                 Match::MasqueradeMarkUnset,
                 "meta mark & 0x4000 == 0",
+            ),
+            (
+                Family::Ip,
+                Match::NumgenOneIn(3),
+                "numgen random mod 3 == 0",
             ),
         ];
         for (family, m, want) in cases {

@@ -33,6 +33,9 @@ pub enum Match {
     L4Proto(Proto),
     /// `meta mark & 0x4000 == 0`
     MasqueradeMarkUnset,
+    /// `numgen random mod N == 0`: true with probability 1/N (a fresh draw
+    /// per rule, so successive rules with N, N-1, ... 2 pick uniformly).
+    NumgenOneIn(u32),
 }
 
 /// Which packet fields index a verdict map lookup.
