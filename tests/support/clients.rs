@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use super::ns_thread;
@@ -78,7 +78,11 @@ fn tcp_once(addr: SocketAddr) -> Outcome {
 }
 
 fn udp_once(addr: SocketAddr) -> Outcome {
-    let socket = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))).map_err(classify)?;
+    let any: SocketAddr = match addr {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(any).map_err(classify)?;
     // Connected, so an ICMP port unreachable surfaces as ECONNREFUSED.
     socket.connect(addr).map_err(classify)?;
     socket

@@ -13,7 +13,8 @@ pub fn kroute_bin() -> &'static str {
     env!("CARGO_BIN_EXE_kroute")
 }
 
-/// Writes a standalone-mode config into `dir` and returns its path. Health and
+/// Writes a standalone-mode config into `dir` and returns its path (both
+/// families' cluster and service CIDRs, like the topology). Health and
 /// metrics bind port 0 and the admin socket lives in `dir`, so tests running in
 /// parallel never share a port or a socket.
 pub fn write_config(dir: &Path, node_name: &str, manifests: &Path, sync_period: &str) -> PathBuf {
@@ -23,8 +24,8 @@ pub fn write_config(dir: &Path, node_name: &str, manifests: &Path, sync_period: 
 source:
   manifests: {manifests}
 proxy:
-  clusterCIDRs: [{cluster}]
-  serviceCIDRs: [{service}]
+  clusterCIDRs: [{cluster}, {cluster6}]
+  serviceCIDRs: [{service}, {service6}]
   syncPeriod: {sync_period}
   minSyncPeriod: 100ms
 health:
@@ -37,6 +38,8 @@ admin:
         manifests = manifests.display(),
         cluster = super::topology::CLUSTER_CIDR,
         service = super::topology::SERVICE_CIDR,
+        cluster6 = super::topology::CLUSTER_CIDR6,
+        service6 = super::topology::SERVICE_CIDR6,
         admin = dir.join("kroute.sock").display(),
     );
     std::fs::write(&path, yaml).expect("write kroute config");

@@ -3,7 +3,7 @@
 //! -o yaml` would give.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use super::servers::Transport;
@@ -144,6 +144,131 @@ spec:
     yaml
 }
 
+/// A LoadBalancer ingress entry in the Service status.
+#[derive(Clone, Debug)]
+pub struct LbIngress {
+    pub ip: IpAddr,
+    /// `Some("Proxy")`: the LB proxies to the node itself; not programmed.
+    pub ip_mode: Option<String>,
+}
+
+/// A Service of any family mix, type and traffic policy, in namespace
+/// `default`.
+#[derive(Clone, Debug, Default)]
+pub struct ServiceSpec {
+    pub name: String,
+    /// `NodePort` when empty and a port has a node port, else `ClusterIP`.
+    pub type_: Option<String>,
+    /// First one is `clusterIP`; their families make `ipFamilies`.
+    pub cluster_ips: Vec<IpAddr>,
+    pub ports: Vec<ServicePort>,
+    pub external_ips: Vec<IpAddr>,
+    pub lb_ingress: Vec<LbIngress>,
+    /// `Cluster` or `Local`; omitted (Cluster) when `None`.
+    pub external_traffic_policy: Option<String>,
+    pub internal_traffic_policy: Option<String>,
+}
+
+impl ServiceSpec {
+    pub fn new(name: &str, cluster_ips: &[IpAddr], ports: Vec<ServicePort>) -> ServiceSpec {
+        ServiceSpec {
+            name: name.to_string(),
+            cluster_ips: cluster_ips.to_vec(),
+            ports,
+            ..ServiceSpec::default()
+        }
+    }
+
+    /// The families of the cluster IPs, in order.
+    pub fn families(&self) -> Vec<IpFamily> {
+        let mut families: Vec<IpFamily> = Vec::new();
+        for ip in &self.cluster_ips {
+            if !families.contains(&IpFamily::of(ip)) {
+                families.push(IpFamily::of(ip));
+            }
+        }
+        families
+    }
+
+    pub fn to_yaml(&self) -> String {
+        let kind = self.type_.clone().unwrap_or_else(|| {
+            if self.ports.iter().any(|p| p.node_port.is_some()) {
+                "NodePort".to_string()
+            } else {
+                "ClusterIP".to_string()
+            }
+        });
+        let families = self.families();
+        let policy = if families.len() > 1 {
+            "RequireDualStack"
+        } else {
+            "SingleStack"
+        };
+        let mut yaml = format!(
+            "apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  type: {kind}
+  clusterIP: {first}
+  clusterIPs:
+",
+            name = self.name,
+            first = self.cluster_ips.first().expect("at least one cluster IP"),
+        );
+        for ip in &self.cluster_ips {
+            let _ = writeln!(yaml, "  - {ip}");
+        }
+        yaml.push_str("  ipFamilies:\n");
+        for f in &families {
+            let _ = writeln!(yaml, "  - {}", f.name());
+        }
+        let _ = write!(
+            yaml,
+            "  ipFamilyPolicy: {policy}\n  selector:\n    app: {}\n",
+            self.name
+        );
+        if let Some(etp) = &self.external_traffic_policy {
+            let _ = writeln!(yaml, "  externalTrafficPolicy: {etp}");
+        }
+        if let Some(itp) = &self.internal_traffic_policy {
+            let _ = writeln!(yaml, "  internalTrafficPolicy: {itp}");
+        }
+        if !self.external_ips.is_empty() {
+            yaml.push_str("  externalIPs:\n");
+            for ip in &self.external_ips {
+                let _ = writeln!(yaml, "  - {ip}");
+            }
+        }
+        yaml.push_str("  ports:\n");
+        for p in &self.ports {
+            let _ = write!(
+                yaml,
+                "  - name: {}\n    protocol: {}\n    port: {}\n    targetPort: {}\n",
+                p.name,
+                protocol(p.transport),
+                p.port,
+                p.target_port
+            );
+            if let Some(node_port) = p.node_port {
+                let _ = writeln!(yaml, "    nodePort: {node_port}");
+            }
+        }
+        if !self.lb_ingress.is_empty() {
+            yaml.push_str("status:\n  loadBalancer:\n    ingress:\n");
+            for entry in &self.lb_ingress {
+                let _ = writeln!(yaml, "    - ip: {}", entry.ip);
+                if let Some(mode) = &entry.ip_mode {
+                    let _ = writeln!(yaml, "      ipMode: {mode}");
+                }
+            }
+        }
+        yaml
+    }
+}
+
 /// One ready endpoint.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
@@ -155,17 +280,73 @@ pub struct Endpoint {
 /// ports are the service's `ports` by name, pointing at their target ports.
 /// An empty `endpoints` is a service without endpoints.
 pub fn endpoint_slice_yaml(service: &str, ports: &[ServicePort], endpoints: &[Endpoint]) -> String {
+    let endpoints: Vec<SliceEndpoint> = endpoints
+        .iter()
+        .map(|e| SliceEndpoint {
+            ip: IpAddr::V4(e.ip),
+            node_name: e.node_name.clone(),
+        })
+        .collect();
+    slice_yaml(
+        service,
+        &format!("{service}-slice1"),
+        IpFamily::V4,
+        ports,
+        &endpoints,
+    )
+}
+
+/// An IP family, as `ipFamilies` and `addressType` spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IpFamily {
+    V4,
+    V6,
+}
+
+impl IpFamily {
+    pub fn of(ip: &IpAddr) -> IpFamily {
+        match ip {
+            IpAddr::V4(_) => IpFamily::V4,
+            IpAddr::V6(_) => IpFamily::V6,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            IpFamily::V4 => "IPv4",
+            IpFamily::V6 => "IPv6",
+        }
+    }
+}
+
+/// One ready endpoint of either family.
+#[derive(Clone, Debug)]
+pub struct SliceEndpoint {
+    pub ip: IpAddr,
+    pub node_name: String,
+}
+
+/// An EndpointSlice named `slice` of `service` with address type `family`;
+/// every endpoint must be of that family. Empty `endpoints`: none.
+pub fn slice_yaml(
+    service: &str,
+    slice: &str,
+    family: IpFamily,
+    ports: &[ServicePort],
+    endpoints: &[SliceEndpoint],
+) -> String {
     let mut yaml = format!(
         "apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
-  name: {service}-slice1
+  name: {slice}
   namespace: default
   labels:
     kubernetes.io/service-name: {service}
-addressType: IPv4
+addressType: {family}
 ports:
-"
+",
+        family = family.name(),
     );
     for p in ports {
         let _ = write!(
@@ -182,6 +363,12 @@ ports:
         yaml.push_str("endpoints:\n");
     }
     for e in endpoints {
+        assert_eq!(
+            IpFamily::of(&e.ip),
+            family,
+            "{} in an {family:?} slice",
+            e.ip
+        );
         let _ = write!(
             yaml,
             "- addresses:\n  - {}\n  nodeName: {}\n  conditions:\n    ready: true\n    serving: true\n    terminating: false\n",
@@ -193,7 +380,13 @@ ports:
 
 /// A Node with one InternalIP (its primary address) and a pod CIDR.
 pub fn node_yaml(name: &str, internal_ip: Ipv4Addr, pod_cidr: &str) -> String {
-    format!(
+    node_yaml_dual(name, &[IpAddr::V4(internal_ip)], &[pod_cidr])
+}
+
+/// A Node with these InternalIPs (the first of each family is its primary
+/// address there) and pod CIDRs.
+pub fn node_yaml_dual(name: &str, internal_ips: &[IpAddr], pod_cidrs: &[&str]) -> String {
+    let mut yaml = format!(
         "apiVersion: v1
 kind: Node
 metadata:
@@ -201,15 +394,18 @@ metadata:
   labels:
     kubernetes.io/hostname: {name}
 spec:
-  podCIDR: {pod_cidr}
+  podCIDR: {first}
   podCIDRs:
-  - {pod_cidr}
-status:
-  addresses:
-  - type: InternalIP
-    address: {internal_ip}
-  - type: Hostname
-    address: {name}
-"
-    )
+",
+        first = pod_cidrs.first().expect("at least one pod CIDR"),
+    );
+    for cidr in pod_cidrs {
+        let _ = writeln!(yaml, "  - {cidr}");
+    }
+    yaml.push_str("status:\n  addresses:\n");
+    for ip in internal_ips {
+        let _ = write!(yaml, "  - type: InternalIP\n    address: {ip}\n");
+    }
+    let _ = write!(yaml, "  - type: Hostname\n    address: {name}\n");
+    yaml
 }

@@ -1,21 +1,29 @@
-//! The standard scene of a kroute kernel test: a node topology with backends
-//! serving TCP and UDP, a manifests directory describing it (Node + Services),
-//! a foreign nftables table kroute must not touch, and the agent itself.
+//! The standard scene of a kroute kernel test: a dual-stack node topology with
+//! backends serving TCP and UDP (their name on [`BACKEND_PORT`], their name and
+//! the peer they saw on [`PEER_PORT`]), a manifests directory describing it
+//! (Node + Services), a foreign nftables table kroute must not touch, and the
+//! agent itself.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use super::kroute_process::{Kroute, write_config};
 use super::manifests::{
-    Endpoint, ManifestDir, ServicePort, endpoint_slice_yaml, node_yaml, service_yaml_ports,
+    Endpoint, IpFamily, ManifestDir, ServicePort, ServiceSpec, SliceEndpoint, endpoint_slice_yaml,
+    node_yaml_dual, service_yaml_ports, slice_yaml,
 };
 use super::nft::{self, ForeignTable, NftTable};
-use super::servers::{self, EchoServer, Transport};
-use super::topology::{NODE_IP, POD_CIDR, Topology};
+use super::servers::{self, EchoServer, Reply, Transport};
+use super::topology::{NODE_IP, NODE_IP6, POD_CIDR, POD_CIDR6, Topology};
 
 pub const NODE_NAME: &str = "node-a";
-/// What every backend listens on (TCP and UDP).
+/// A node other than this one: endpoints there are remote for kroute (their
+/// pods still live in this topology, so they stay reachable).
+pub const OTHER_NODE: &str = "node-b";
+/// What every backend listens on (TCP and UDP), answering its name.
 pub const BACKEND_PORT: u16 = 8080;
+/// Where every backend answers its name and the source address it saw.
+pub const PEER_PORT: u16 = 8081;
 /// Short, so "swept at the next full sync" fits well inside the failure bound.
 pub const SYNC_PERIOD: &str = "2s";
 
@@ -71,6 +79,31 @@ impl TestService {
     }
 }
 
+/// An endpoint of a [`ServiceSpec`] in the scene: a pod, on some node.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    pub pod: String,
+    pub node: String,
+}
+
+impl Backend {
+    /// `pod` on this node.
+    pub fn local(pod: &str) -> Backend {
+        Backend {
+            pod: pod.to_string(),
+            node: NODE_NAME.to_string(),
+        }
+    }
+
+    /// `pod` on [`OTHER_NODE`].
+    pub fn remote(pod: &str) -> Backend {
+        Backend {
+            pod: pod.to_string(),
+            node: OTHER_NODE.to_string(),
+        }
+    }
+}
+
 /// Fields drop in order: the agent first, then servers, files, namespaces.
 pub struct Scene {
     pub kroute: Option<Kroute>,
@@ -85,10 +118,22 @@ impl Scene {
     /// A node with `pods` backends, its Node manifest, and the foreign table.
     pub fn new(prefix: &str, pods: usize) -> Scene {
         let topo = Topology::new(prefix, pods);
-        let servers = servers::start_in_pods(&topo.pods, BACKEND_PORT);
+        let mut servers = servers::start_in_pods(&topo.pods, BACKEND_PORT);
+        servers.extend(servers::start_in_pods_with(
+            &topo.pods,
+            PEER_PORT,
+            Reply::NameAndPeer,
+        ));
         let foreign = ForeignTable::install(&topo.node);
         let manifests = ManifestDir::new();
-        manifests.write("node.yaml", &node_yaml(NODE_NAME, NODE_IP, POD_CIDR));
+        manifests.write(
+            "node.yaml",
+            &node_yaml_dual(
+                NODE_NAME,
+                &[IpAddr::V4(NODE_IP), IpAddr::V6(NODE_IP6)],
+                &[POD_CIDR, POD_CIDR6],
+            ),
+        );
         let config = write_config(
             &manifests.scratch(),
             NODE_NAME,
@@ -123,6 +168,38 @@ impl Scene {
         self.manifests.write(&svc.file(), &yaml);
     }
 
+    /// Writes (or rewrites) `<name>.yaml`: the Service of `spec` and, per
+    /// family of its cluster IPs, an EndpointSlice with the `backends`' pod
+    /// addresses of that family (none: a service without endpoints).
+    pub fn put_spec(&self, spec: &ServiceSpec, backends: &[Backend]) {
+        let mut yaml = spec.to_yaml();
+        for family in spec.families() {
+            let endpoints: Vec<SliceEndpoint> = backends
+                .iter()
+                .map(|b| {
+                    let pod = self.topo.pod(&b.pod);
+                    SliceEndpoint {
+                        ip: match family {
+                            IpFamily::V4 => IpAddr::V4(pod.ip),
+                            IpFamily::V6 => IpAddr::V6(pod.ip6),
+                        },
+                        node_name: b.node.clone(),
+                    }
+                })
+                .collect();
+            let slice = format!("{}-{}", spec.name, family.name().to_lowercase());
+            yaml.push_str("---\n");
+            yaml.push_str(&slice_yaml(
+                &spec.name,
+                &slice,
+                family,
+                &spec.ports,
+                &endpoints,
+            ));
+        }
+        self.manifests.write(&format!("{}.yaml", spec.name), &yaml);
+    }
+
     pub fn remove_service(&self, svc: &TestService) {
         self.manifests.remove(&svc.file());
     }
@@ -155,6 +232,11 @@ impl Scene {
     /// `nft -j list table ip kroute` in the node namespace.
     pub fn kroute_table(&self) -> Option<NftTable> {
         nft::list_table_json(&self.topo.node, "ip", "kroute")
+    }
+
+    /// `nft -j list table ip6 kroute` in the node namespace.
+    pub fn kroute_table6(&self) -> Option<NftTable> {
+        nft::list_table_json(&self.topo.node, "ip6", "kroute")
     }
 
     /// Panics unless the foreign table is as it was installed.

@@ -1,9 +1,10 @@
 //! Backend servers: a TCP and a UDP server inside a namespace that answer every
-//! connection / datagram with their name and a newline ("backend-1\n").
-//! Stopped and joined on drop.
+//! connection / datagram with their name and a newline ("backend-1\n"), or
+//! with their name and the peer address they saw ("backend-1 192.168.50.2\n").
+//! They listen on both families. Stopped and joined on drop.
 
 use std::io::{ErrorKind, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -22,6 +23,27 @@ pub enum Transport {
     Udp,
 }
 
+/// What a server answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Its name: "backend-1".
+    Name,
+    /// Its name and the source address of the connection / datagram as the
+    /// backend saw it (after any NAT): "backend-1 192.168.50.2".
+    NameAndPeer,
+}
+
+/// Splits a [`Reply::NameAndPeer`] answer into the backend and the peer it saw.
+pub fn parse_peer_reply(answer: &str) -> (String, IpAddr) {
+    let (name, peer) = answer
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("not a name-and-peer answer: {answer:?}"));
+    let peer = peer
+        .parse()
+        .unwrap_or_else(|e| panic!("bad peer address in {answer:?}: {e}"));
+    (name.to_string(), peer)
+}
+
 /// A running server thread; stops and joins on drop.
 pub struct EchoServer {
     stop: Arc<AtomicBool>,
@@ -34,12 +56,27 @@ impl EchoServer {
     /// Starts a server in the namespace at `ns_path`, bound to 0.0.0.0:`port`;
     /// returns once it is listening (panics if it cannot bind).
     pub fn start(ns_path: &str, transport: Transport, port: u16, answer: &str) -> EchoServer {
+        EchoServer::start_with(ns_path, transport, port, answer, Reply::Name)
+    }
+
+    /// Like [`EchoServer::start`], answering as `reply` says.
+    pub fn start_with(
+        ns_path: &str,
+        transport: Transport,
+        port: u16,
+        answer: &str,
+        reply: Reply,
+    ) -> EchoServer {
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
-        let reply = format!("{answer}\n").into_bytes();
+        let reply = Answer {
+            name: answer.to_string(),
+            reply,
+        };
         let thread_stop = stop.clone();
         let thread = ns_thread::spawn(ns_path, &format!("srv-{answer}"), move || {
-            let addr = SocketAddr::from(([0, 0, 0, 0], port));
+            // `[::]` without IPV6_V6ONLY (Linux default) takes IPv4 too.
+            let addr = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
             match transport {
                 Transport::Tcp => serve_tcp(addr, &reply, &thread_stop, ready_tx),
                 Transport::Udp => serve_udp(addr, &reply, &thread_stop, ready_tx),
@@ -70,9 +107,26 @@ impl Drop for EchoServer {
     }
 }
 
+/// What one server answers to `peer`.
+struct Answer {
+    name: String,
+    reply: Reply,
+}
+
+impl Answer {
+    fn to(&self, peer: SocketAddr) -> Vec<u8> {
+        match self.reply {
+            Reply::Name => format!("{}\n", self.name),
+            // IPv4 peers arrive as `::ffff:a.b.c.d` on the dual-stack socket.
+            Reply::NameAndPeer => format!("{} {}\n", self.name, peer.ip().to_canonical()),
+        }
+        .into_bytes()
+    }
+}
+
 fn serve_tcp(
     addr: SocketAddr,
-    reply: &[u8],
+    reply: &Answer,
     stop: &AtomicBool,
     ready: mpsc::Sender<Result<(), String>>,
 ) {
@@ -90,10 +144,10 @@ fn serve_tcp(
     let _ = ready.send(Ok(()));
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
-            Ok((mut stream, _)) => {
+            Ok((mut stream, peer)) => {
                 let _ = stream.set_nonblocking(false);
                 let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-                let _ = stream.write_all(reply);
+                let _ = stream.write_all(&reply.to(peer));
                 // Closing right away gives the client an EOF after the name.
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(POLL),
@@ -104,7 +158,7 @@ fn serve_tcp(
 
 fn serve_udp(
     addr: SocketAddr,
-    reply: &[u8],
+    reply: &Answer,
     stop: &AtomicBool,
     ready: mpsc::Sender<Result<(), String>>,
 ) {
@@ -122,17 +176,26 @@ fn serve_udp(
     let mut buf = [0u8; 1500];
     while !stop.load(Ordering::SeqCst) {
         if let Ok((_, peer)) = socket.recv_from(&mut buf) {
-            let _ = socket.send_to(reply, peer);
+            let _ = socket.send_to(&reply.to(peer), peer);
         }
     }
 }
 
 /// Starts a TCP and a UDP server on `port` in every pod, answering the pod's name.
 pub fn start_in_pods(pods: &[super::topology::Pod], port: u16) -> Vec<EchoServer> {
+    start_in_pods_with(pods, port, Reply::Name)
+}
+
+/// Starts a TCP and a UDP server on `port` in every pod, answering as `reply` says.
+pub fn start_in_pods_with(
+    pods: &[super::topology::Pod],
+    port: u16,
+    reply: Reply,
+) -> Vec<EchoServer> {
     pods.iter()
         .flat_map(|pod| {
             [Transport::Tcp, Transport::Udp]
-                .map(|t| EchoServer::start(&pod.ns.path(), t, port, &pod.name))
+                .map(|t| EchoServer::start_with(&pod.ns.path(), t, port, &pod.name, reply))
         })
         .collect()
 }

@@ -1,18 +1,22 @@
-//! A node namespace with a client and N backend ("pod") namespaces around it,
-//! shaped like one Kubernetes node:
+//! A dual-stack node namespace with a client and N backend ("pod") namespaces
+//! around it, shaped like one Kubernetes node:
 //!
 //! ```text
-//!  client 192.168.50.2/24 ──eth0───vclient── node 192.168.50.1/24 (primary IP)
-//!                                            node ──vpodN── eth0 pod-N 10.244.1.(10+N)/24
+//!  client 192.168.50.2/24 ──eth0───vclient── node 192.168.50.1/24 (primary IPs)
+//!         fd00:50::2/64                           fd00:50::1/64
+//!                                            node ──vpodN── eth0 pod-N 10.244.1.(10+N)/32
+//!                                                                      fd00:244:1::(10+N)/128
 //! ```
 //!
-//! Pods route everything via 10.244.1.1 (on every node-side pod veth, /32 per
-//! pod route, like Calico). The client routes the service and pod CIDRs via
-//! the node. The node's default route points back at the client so that
-//! locally originated traffic to a ClusterIP has a route and reaches nat
-//! output. Everything is removed on drop (the namespaces own the veths).
+//! Pods route everything via 10.244.1.1 / fd00:244:1::1 (on every node-side
+//! pod veth, on-link from the pod, host route per pod on the node, like
+//! Calico), so pod-to-pod and hairpin traffic crosses the node's rules. The client routes the service
+//! and pod CIDRs via the node. The node's default routes point back at the
+//! client so that locally originated traffic to a ClusterIP has a route and
+//! reaches nat output. IPv6 addresses skip DAD so they are usable at once.
+//! Everything is removed on drop (the namespaces own the veths).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::netns::{NetNs, veth};
 
@@ -23,13 +27,44 @@ pub const POD_CIDR: &str = "10.244.1.0/24";
 pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
 pub const SERVICE_CIDR: &str = "10.96.0.0/12";
 
+pub const NODE_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x50, 0, 0, 0, 0, 0, 1);
+pub const CLIENT_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x50, 0, 0, 0, 0, 0, 2);
+pub const POD_GATEWAY6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x244, 1, 0, 0, 0, 0, 1);
+pub const POD_CIDR6: &str = "fd00:244:1::/64";
+pub const CLUSTER_CIDR6: &str = "fd00:244::/48";
+pub const SERVICE_CIDR6: &str = "fd00:96::/112";
+
+/// Sysctls of every namespace, set before its interfaces exist so they
+/// inherit them: IPv6 addresses usable without DAD, and no redirects
+/// accepted (a redirect would turn a later "refused" into an unreachable).
+const COMMON_SYSCTLS: &[&str] = &[
+    "net.ipv6.conf.all.accept_dad=0",
+    "net.ipv6.conf.default.accept_dad=0",
+    "net.ipv6.conf.default.dad_transmits=0",
+    "net.ipv6.conf.all.accept_redirects=0",
+    "net.ipv6.conf.default.accept_redirects=0",
+    "net.ipv4.conf.all.accept_redirects=0",
+    "net.ipv4.conf.default.accept_redirects=0",
+];
+
 /// One backend namespace.
 #[derive(Debug)]
 pub struct Pod {
     /// `backend-N`, also what its servers answer.
     pub name: String,
     pub ip: Ipv4Addr,
+    pub ip6: Ipv6Addr,
     pub ns: NetNs,
+}
+
+impl Pod {
+    /// The pod's address in the family of `like` (v4 or v6).
+    pub fn ip_like(&self, like: IpAddr) -> IpAddr {
+        match like {
+            IpAddr::V4(_) => IpAddr::V4(self.ip),
+            IpAddr::V6(_) => IpAddr::V6(self.ip6),
+        }
+    }
 }
 
 /// The whole node: drop it to remove every namespace.
@@ -46,18 +81,27 @@ impl Topology {
         assert!(pods < 100, "pod addresses are 10.244.1.(10+N)");
         let node = NetNs::new(&format!("{prefix}-node"));
         // Before any interface exists, so new interfaces inherit the defaults.
-        for key in [
-            "net.ipv4.ip_forward=1",
-            "net.ipv4.conf.all.send_redirects=0",
-            "net.ipv4.conf.default.send_redirects=0",
-            "net.ipv4.conf.all.rp_filter=0",
-            "net.ipv4.conf.default.rp_filter=0",
-        ] {
-            let (k, v) = key.split_once('=').expect("key=value");
-            node.sysctl(k, v);
-        }
+        set_sysctls(&node, COMMON_SYSCTLS);
+        set_sysctls(
+            &node,
+            &[
+                "net.ipv4.ip_forward=1",
+                "net.ipv4.conf.all.send_redirects=0",
+                "net.ipv4.conf.default.send_redirects=0",
+                "net.ipv4.conf.all.rp_filter=0",
+                "net.ipv4.conf.default.rp_filter=0",
+                "net.ipv6.conf.all.forwarding=1",
+                // IPv6 has no send_redirects switch, and ICMP errors share
+                // a per-peer rate limit: never rate-limit the destination
+                // unreachables a `reject` sends (types 3 / 1), so "refused"
+                // does not depend on how many tests ran before.
+                "net.ipv4.icmp_ratemask=6160",
+                "net.ipv6.icmp.ratemask=0,3-127",
+            ],
+        );
 
         let client = NetNs::new(&format!("{prefix}-cli"));
+        set_sysctls(&client, COMMON_SYSCTLS);
         veth(
             &node,
             "vclient",
@@ -66,9 +110,22 @@ impl Topology {
             "eth0",
             &format!("{CLIENT_IP}/24"),
         );
+        add_addr6(&node, "vclient", &format!("{NODE_IP6}/64"));
+        add_addr6(&client, "eth0", &format!("{CLIENT_IP6}/64"));
         node.ip(&["route", "add", "default", "via", &CLIENT_IP.to_string()]);
+        node.ip(&[
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            &CLIENT_IP6.to_string(),
+        ]);
         for cidr in [SERVICE_CIDR, CLUSTER_CIDR] {
             client.ip(&["route", "add", cidr, "via", &NODE_IP.to_string()]);
+        }
+        for cidr in [SERVICE_CIDR6, CLUSTER_CIDR6] {
+            client.ip(&["-6", "route", "add", cidr, "via", &NODE_IP6.to_string()]);
         }
 
         let mut topology = Topology {
@@ -95,20 +152,36 @@ impl Topology {
     fn add_pod(&mut self, n: usize) {
         let name = format!("backend-{n}");
         let ip = Ipv4Addr::new(10, 244, 1, 10 + n as u8);
+        let ip6 = Ipv6Addr::new(0xfd00, 0x244, 1, 0, 0, 0, 0, 10 + n as u16);
         let ns = NetNs::new(&format!("{}-p{n}", short_prefix(&self.node.name)));
+        set_sysctls(&ns, COMMON_SYSCTLS);
         let node_if = format!("vpod{n}");
+        // Host addresses on both ends and an on-link route to the gateway
+        // (Calico's shape): every packet of a pod, to another pod too, goes
+        // through the node and its rules; a /24 would make pod-to-pod
+        // traffic go straight to ARP on the link, which nobody answers.
         veth(
             &self.node,
             &node_if,
             &format!("{POD_GATEWAY}/32"),
             &ns,
             "eth0",
-            &format!("{ip}/24"),
+            &format!("{ip}/32"),
         );
+        add_addr6(&self.node, &node_if, &format!("{POD_GATEWAY6}/128"));
+        add_addr6(&ns, "eth0", &format!("{ip6}/128"));
         self.node
             .ip(&["route", "add", &format!("{ip}/32"), "dev", &node_if]);
-        ns.ip(&["route", "add", "default", "via", &POD_GATEWAY.to_string()]);
-        self.pods.push(Pod { name, ip, ns });
+        self.node
+            .ip(&["-6", "route", "add", &format!("{ip6}/128"), "dev", &node_if]);
+        for (v, gateway) in [
+            ("-4", POD_GATEWAY.to_string()),
+            ("-6", POD_GATEWAY6.to_string()),
+        ] {
+            ns.ip(&[v, "route", "add", &gateway, "dev", "eth0"]);
+            ns.ip(&[v, "route", "add", "default", "via", &gateway, "dev", "eth0"]);
+        }
+        self.pods.push(Pod { name, ip, ip6, ns });
     }
 
     /// The pod named `name` (`backend-N`).
@@ -127,6 +200,23 @@ impl Topology {
             .map(|ns| ns.name.clone())
             .collect()
     }
+}
+
+/// Writes `key=value` sysctls in one shell (one process per namespace, not per key).
+fn set_sysctls(ns: &NetNs, keys: &[&str]) {
+    let script: Vec<String> = keys
+        .iter()
+        .map(|key| {
+            let (k, v) = key.split_once('=').expect("key=value");
+            format!("echo '{v}' > /proc/sys/{}", k.replace('.', "/"))
+        })
+        .collect();
+    ns.exec(&["sh", "-ec", &script.join("\n")]);
+}
+
+/// An IPv6 address without DAD (`nodad`), so it is usable at once.
+fn add_addr6(ns: &NetNs, dev: &str, addr: &str) {
+    ns.ip(&["-6", "addr", "add", addr, "dev", dev, "nodad"]);
 }
 
 /// `kr-<prefix>-node-<pid>-<n>` → `<prefix>`, so pod namespaces read as siblings.
