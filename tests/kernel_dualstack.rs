@@ -2,10 +2,9 @@
 //! table (and the `ip kroute` one next to it), with real IPv6 traffic.
 mod support;
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use support::clients::{Failure, backends_answering, request, requests};
+use support::clients::{Failure, assert_spread, request, requests};
 use support::manifests::{ServicePort, ServiceSpec};
 use support::scene::{BACKEND_PORT, Backend, PEER_PORT, Scene};
 use support::servers::{Transport, parse_peer_reply};
@@ -24,21 +23,6 @@ fn web_ports(node_port: u16) -> Vec<ServicePort> {
         .into_iter()
         .map(|(name, t)| ServicePort::new(name, t, 80, BACKEND_PORT).with_node_port(node_port))
         .collect()
-}
-
-/// Asserts that every attempt answered, only from `allowed`, and from more
-/// than one of them (random endpoint choice).
-fn assert_spread(ns_path: &str, transport: Transport, addr: SocketAddr, allowed: &[&str]) {
-    let seen = backends_answering(ns_path, transport, addr, ATTEMPTS);
-    let allowed: BTreeSet<String> = allowed.iter().map(|b| b.to_string()).collect();
-    assert!(
-        seen.is_subset(&allowed),
-        "{transport:?} {addr} from {ns_path}: answers {seen:?} not all from {allowed:?}"
-    );
-    assert!(
-        seen.len() > 1,
-        "{transport:?} {addr} from {ns_path}: only {seen:?} answered {ATTEMPTS} attempts"
-    );
 }
 
 #[test]
@@ -73,13 +57,13 @@ fn dual_stack_service_answers_over_ipv6_and_ipv4_and_v6_without_endpoints_is_ref
     let cluster4 = SocketAddr::from((cluster_v4, 80));
     let node_port4 = SocketAddr::from((NODE_IP, 30050));
     for transport in [Transport::Tcp, Transport::Udp] {
-        assert_spread(&client, transport, cluster6, &BACKENDS);
-        assert_spread(&node, transport, cluster6, &BACKENDS);
-        assert_spread(&client, transport, node_port6, &BACKENDS);
+        assert_spread(&client, transport, cluster6, &BACKENDS, ATTEMPTS);
+        assert_spread(&node, transport, cluster6, &BACKENDS, ATTEMPTS);
+        assert_spread(&client, transport, node_port6, &BACKENDS, ATTEMPTS);
         // The IPv4 side of the same service is unaffected.
-        assert_spread(&client, transport, cluster4, &BACKENDS);
-        assert_spread(&node, transport, cluster4, &BACKENDS);
-        assert_spread(&client, transport, node_port4, &BACKENDS);
+        assert_spread(&client, transport, cluster4, &BACKENDS, ATTEMPTS);
+        assert_spread(&node, transport, cluster4, &BACKENDS, ATTEMPTS);
+        assert_spread(&client, transport, node_port4, &BACKENDS, ATTEMPTS);
     }
 
     // Both services were in the first full sync, so `empty6` is programmed.

@@ -1,30 +1,14 @@
 //! Kernel tier, real binary: traffic through the rules `kroute run` programs.
 mod support;
 
-use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 
-use support::clients::{Failure, backends_answering, request};
+use support::clients::{Failure, assert_spread, request};
 use support::scene::{Scene, TestService};
 use support::servers::Transport;
 use support::topology::NODE_IP;
 
 const ATTEMPTS: usize = 30;
-
-/// Asserts that 30 attempts all answered, from the service's backends only,
-/// and from more than one of them (random endpoint choice).
-fn assert_spread(ns_path: &str, transport: Transport, addr: SocketAddr, svc: &TestService) {
-    let seen = backends_answering(ns_path, transport, addr, ATTEMPTS);
-    let allowed: BTreeSet<String> = svc.backends.iter().cloned().collect();
-    assert!(
-        seen.is_subset(&allowed),
-        "{transport:?} {addr} from {ns_path}: answers {seen:?} not all from {allowed:?}"
-    );
-    assert!(
-        seen.len() > 1,
-        "{transport:?} {addr} from {ns_path}: only {seen:?} answered {ATTEMPTS} attempts"
-    );
-}
 
 #[test]
 fn cluster_ip_and_node_port_reach_several_backends_from_client_and_node() {
@@ -46,10 +30,17 @@ fn cluster_ip_and_node_port_reach_several_backends_from_client_and_node() {
         request(&client, Transport::Tcp, web.cluster_addr()).is_ok()
     });
 
+    let backends: Vec<&str> = web.backends.iter().map(String::as_str).collect();
     for transport in [Transport::Tcp, Transport::Udp] {
-        assert_spread(&client, transport, web.cluster_addr(), &web);
-        assert_spread(&node, transport, web.cluster_addr(), &web);
-        assert_spread(&client, transport, web.node_port_addr(), &web);
+        assert_spread(&client, transport, web.cluster_addr(), &backends, ATTEMPTS);
+        assert_spread(&node, transport, web.cluster_addr(), &backends, ATTEMPTS);
+        assert_spread(
+            &client,
+            transport,
+            web.node_port_addr(),
+            &backends,
+            ATTEMPTS,
+        );
     }
     scene.assert_foreign_unchanged("while kroute serves traffic");
 }

@@ -110,3 +110,25 @@ fn classify(e: std::io::Error) -> Failure {
         _ => Failure::Other(e.to_string()),
     }
 }
+
+/// Makes `attempts` requests and asserts that every answer came from
+/// `allowed` and that more than one backend answered (random endpoint choice).
+pub fn assert_spread(
+    ns_path: &str,
+    transport: Transport,
+    addr: SocketAddr,
+    allowed: &[&str],
+    attempts: usize,
+) {
+    let seen = backends_answering(ns_path, transport, addr, attempts);
+    let allowed: std::collections::BTreeSet<String> =
+        allowed.iter().map(|b| b.to_string()).collect();
+    assert!(
+        seen.is_subset(&allowed),
+        "{transport:?} {addr} from {ns_path}: answers {seen:?} not all from {allowed:?}"
+    );
+    assert!(
+        seen.len() > 1,
+        "{transport:?} {addr} from {ns_path}: only {seen:?} answered {attempts} attempts"
+    );
+}
