@@ -6,7 +6,7 @@ use super::nft_exec::{NftRunner, delete_tables_script};
 use super::nft_read::parse_table;
 use super::nft_script::render;
 use super::nft_txn::{self, TxnInput};
-use crate::host::nft::{Family, NftKey};
+use crate::host::nft::{Family, NftKey, NftValue};
 use crate::host::{HostError, HostNetwork, HostPlan, HostSnapshot};
 
 /// How long a chain flushed for a deferred delete stays before it is deleted.
@@ -125,6 +125,13 @@ impl LinuxHost {
             }
         }
         nft.apply_to(&mut self.mirror.nft);
+        // The mirror is compared by hook and digest only: drop the rules, as
+        // a snapshot would (most of the mirror's memory at scale).
+        for key in nft.creates.keys().chain(nft.updates.keys()) {
+            if let Some(NftValue::Chain(chain)) = self.mirror.nft.get_mut(key) {
+                chain.rules = Vec::new();
+            }
+        }
         Ok(())
     }
 }
