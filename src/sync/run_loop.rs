@@ -128,8 +128,11 @@ mod tests {
         Reconciler::new(FakeHost::new(), settings)
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn bursts_are_coalesced_into_one_incremental_sync() {
+    /// A loop over a `FakeHost` (syncPeriod 30 s, minSyncPeriod 1 s).
+    fn spawn_loop() -> (
+        mpsc::Sender<SourceUpdate>,
+        tokio::task::JoinHandle<Reconciler<FakeHost>>,
+    ) {
         let (tx, rx) = mpsc::channel(16);
         let schedule = SyncSchedule::new(Duration::from_secs(30), Duration::from_secs(1));
         let lp = tokio::spawn(run_reconcile_loop(
@@ -138,6 +141,12 @@ mod tests {
             schedule,
             std::future::pending(),
         ));
+        (tx, lp)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bursts_are_coalesced_into_one_incremental_sync() {
+        let (tx, lp) = spawn_loop();
 
         tx.send(update(&["10.244.1.1"])).await.unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -178,14 +187,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn periodic_full_sync_repairs_drift() {
-        let (tx, rx) = mpsc::channel(16);
-        let schedule = SyncSchedule::new(Duration::from_secs(30), Duration::from_secs(1));
-        let lp = tokio::spawn(run_reconcile_loop(
-            reconciler(),
-            rx,
-            schedule,
-            std::future::pending(),
-        ));
+        let (tx, lp) = spawn_loop();
         tx.send(update(&["10.244.1.1"])).await.unwrap();
         tokio::time::sleep(Duration::from_secs(100)).await;
         drop(tx);
@@ -204,14 +206,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn nothing_happens_before_the_first_view() {
-        let (tx, rx) = mpsc::channel::<SourceUpdate>(1);
-        let schedule = SyncSchedule::new(Duration::from_secs(30), Duration::from_secs(1));
-        let lp = tokio::spawn(run_reconcile_loop(
-            reconciler(),
-            rx,
-            schedule,
-            std::future::pending(),
-        ));
+        let (tx, lp) = spawn_loop();
         tokio::time::sleep(Duration::from_secs(120)).await;
         drop(tx);
         let r = lp.await.unwrap();
