@@ -128,19 +128,7 @@ spec:
   ports:
 "
     );
-    for p in ports {
-        let _ = write!(
-            yaml,
-            "  - name: {}\n    protocol: {}\n    port: {}\n    targetPort: {}\n",
-            p.name,
-            protocol(p.transport),
-            p.port,
-            p.target_port
-        );
-        if let Some(node_port) = p.node_port {
-            let _ = writeln!(yaml, "    nodePort: {node_port}");
-        }
-    }
+    write_service_ports(&mut yaml, ports);
     yaml
 }
 
@@ -243,19 +231,7 @@ spec:
             }
         }
         yaml.push_str("  ports:\n");
-        for p in &self.ports {
-            let _ = write!(
-                yaml,
-                "  - name: {}\n    protocol: {}\n    port: {}\n    targetPort: {}\n",
-                p.name,
-                protocol(p.transport),
-                p.port,
-                p.target_port
-            );
-            if let Some(node_port) = p.node_port {
-                let _ = writeln!(yaml, "    nodePort: {node_port}");
-            }
-        }
+        write_service_ports(&mut yaml, &self.ports);
         if !self.lb_ingress.is_empty() {
             yaml.push_str("status:\n  loadBalancer:\n    ingress:\n");
             for entry in &self.lb_ingress {
@@ -408,4 +384,21 @@ spec:
     }
     let _ = write!(yaml, "  - type: Hostname\n    address: {name}\n");
     yaml
+}
+
+/// Appends the `spec.ports` entries of a Service.
+fn write_service_ports(yaml: &mut String, ports: &[ServicePort]) {
+    for p in ports {
+        let _ = write!(
+            yaml,
+            "  - name: {}\n    protocol: {}\n    port: {}\n    targetPort: {}\n",
+            p.name,
+            protocol(p.transport),
+            p.port,
+            p.target_port
+        );
+        if let Some(node_port) = p.node_port {
+            let _ = writeln!(yaml, "    nodePort: {node_port}");
+        }
+    }
 }
