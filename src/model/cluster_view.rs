@@ -2,6 +2,7 @@
 //! services changed since the last sync.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -33,6 +34,14 @@ impl std::fmt::Display for ObjectKey {
             write!(f, "{}/{}", self.namespace, self.name)
         }
     }
+}
+
+/// What a source sends the reconcile loop: a new view and the services that
+/// changed in it (a model type, so sources and the loop never import each other).
+#[derive(Clone, Debug)]
+pub struct SourceUpdate {
+    pub view: Arc<ClusterView>,
+    pub dirty: BTreeSet<ObjectKey>,
 }
 
 /// Everything the sources know, indexed for projection.

@@ -10,6 +10,6 @@ pub mod node;
 pub mod projection;
 pub mod service;
 
-pub use cluster_view::{ClusterView, ObjectKey};
+pub use cluster_view::{ClusterView, ObjectKey, SourceUpdate};
 pub use node::NodeInfo;
 pub use service::KubeRouterService;

@@ -10,8 +10,7 @@ use tokio::sync::mpsc;
 
 use super::manifests::{ManifestDir, ManifestError};
 use super::watch::watch_dir;
-use crate::model::ClusterView;
-use crate::sync::run_loop::SourceUpdate;
+use crate::model::{ClusterView, SourceUpdate};
 
 /// Runs until the receiver of `updates` is dropped.
 pub async fn run_manifest_source(

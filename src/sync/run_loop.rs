@@ -16,12 +16,7 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
-/// A new view from a source and the services that changed in it.
-#[derive(Clone, Debug)]
-pub struct SourceUpdate {
-    pub view: Arc<ClusterView>,
-    pub dirty: BTreeSet<ObjectKey>,
-}
+pub use crate::model::SourceUpdate;
 
 /// Runs until `updates` closes or `shutdown` resolves. Leaves the dataplane
 /// in place on exit (traffic keeps flowing while kroute restarts).
