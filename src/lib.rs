@@ -9,3 +9,4 @@ pub mod host;
 pub mod model;
 pub mod source;
 pub mod sync;
+pub mod telemetry;
