@@ -7,6 +7,7 @@
 pub mod bgp;
 pub mod host;
 pub mod model;
+pub mod serve;
 pub mod source;
 pub mod sync;
 pub mod telemetry;
