@@ -61,6 +61,14 @@ enum Command {
         #[arg(long)]
         kube_proxy: bool,
     },
+    /// Ask the running agent (over its admin socket) how it is doing.
+    Status {
+        #[command(flatten)]
+        config: ConfigFlags,
+        /// Print the JSON status document instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the version.
     Version,
 }
@@ -82,6 +90,7 @@ fn main() -> ExitCode {
         Command::Cleanup { config, kube_proxy } => {
             with_config(&config, |_| cleanup_host(kube_proxy))
         }
+        Command::Status { config, json } => with_config(&config, |c| status(c, json)),
     };
     match result {
         Ok(code) => code,
@@ -152,6 +161,14 @@ fn run(config: Config) -> Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        // side servers: health, metrics and the admin socket, fed by the loop.
+        let telemetry = std::sync::Arc::new(kroute::telemetry::Telemetry::new(
+            std::time::SystemTime::now(),
+            config.proxy.sync_period,
+        ));
+        let _side_servers = kroute::serve::spawn_side_servers(&config, telemetry.clone())
+            .await
+            .context("starting the side servers")?;
         tracing::info!(node = %config.node_name, manifests = %dir.display(), "kroute starting");
         if !config.proxy.enabled {
             tracing::info!("proxy.enabled is false: nothing to program");
@@ -162,7 +179,7 @@ fn run(config: Config) -> Result<ExitCode> {
         let source = tokio::spawn(run_manifest_source(dir, config.proxy.sync_period, tx));
         let reconciler = Reconciler::new(LinuxHost::new(NftRunner::default()), settings(&config));
         let schedule = SyncSchedule::new(config.proxy.sync_period, config.proxy.min_sync_period);
-        run_reconcile_loop(reconciler, rx, schedule, shutdown_signal()).await;
+        run_reconcile_loop(reconciler, rx, schedule, telemetry, shutdown_signal()).await;
         source.abort();
         tracing::info!(
             "kroute stopped; the dataplane stays in place (`kroute cleanup` removes it)"
@@ -219,6 +236,22 @@ fn plan(config: Config, json: bool, exit_code: bool) -> Result<ExitCode> {
     }
     if exit_code && !planned.plan.is_empty() {
         return Ok(ExitCode::from(EXIT_CHANGES_PENDING));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kroute status`: asks the running agent over its admin socket; exits 1
+/// (naming the socket) when no agent answers.
+fn status(config: Config, json: bool) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let doc = runtime.block_on(kroute::serve::client::fetch_status(&config.admin_socket))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", doc.render_human());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -29,6 +29,15 @@ pub struct Ownership {
 }
 
 impl Ownership {
+    /// Number of owned artifacts.
+    pub fn len(&self) -> usize {
+        self.owner_of.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.owner_of.is_empty()
+    }
+
     /// What `owner` had.
     pub fn keys_of(&self, owner: &Owner) -> Option<&BTreeSet<NftKey>> {
         self.owned.get(owner)

@@ -136,6 +136,24 @@ impl<H: HostNetwork> Reconciler<H> {
         ProxyContext::new(&self.settings.proxy, node)
     }
 
+    /// Whether `sync(view, _, full)` runs a full sync: when asked, after a
+    /// failure, when this node's context changed, or on the first synced view.
+    pub fn will_sync_full(&self, view: &ClusterView, full: bool) -> bool {
+        full || self.needs_full
+            || self.context.as_ref() != Some(&self.context(view))
+            || (view.synced && !self.swept_once)
+    }
+
+    /// The settings this reconciler was built with.
+    pub fn settings(&self) -> &ReconcilerSettings {
+        &self.settings
+    }
+
+    /// Artifacts owned as of the last successful sync, per facet.
+    pub fn owned_artifacts(&self) -> BTreeMap<String, usize> {
+        BTreeMap::from([("nftables".to_string(), self.ownership.len())])
+    }
+
     /// One sync: full when asked or due, else incremental over `dirty`.
     /// Exactly one `apply` when there is anything to change.
     pub fn sync(
@@ -144,11 +162,7 @@ impl<H: HostNetwork> Reconciler<H> {
         dirty: &BTreeSet<ObjectKey>,
         full: bool,
     ) -> Result<SyncReport, SyncError> {
-        let context = self.context(view);
-        let full = full
-            || self.needs_full
-            || self.context.as_ref() != Some(&context)
-            || (view.synced && !self.swept_once);
+        let full = self.will_sync_full(view, full);
         let started = Instant::now();
         let mut snapshot_time = Duration::ZERO;
         let mut planned = if full {

@@ -4,6 +4,7 @@
 //! includes it with `mod support;`.
 #![allow(dead_code)]
 
+pub mod apiserver;
 pub mod clients;
 pub mod kroute_process;
 pub mod manifests;

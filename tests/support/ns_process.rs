@@ -22,6 +22,11 @@ pub struct NsProcess {
 impl NsProcess {
     /// Starts `argv` in `ns`.
     pub fn spawn(ns: &NetNs, label: &str, argv: &[&str]) -> NsProcess {
+        NsProcess::spawn_in(&ns.name, label, argv)
+    }
+
+    /// Starts `argv` in the namespace named `ns` (for holders of a name only).
+    pub fn spawn_in(ns: &str, label: &str, argv: &[&str]) -> NsProcess {
         let log = tempfile::Builder::new()
             .prefix(&format!("{label}-"))
             .suffix(".log")
@@ -30,13 +35,13 @@ impl NsProcess {
         let out: File = log.reopen().expect("reopen log for stdout");
         let err: File = log.reopen().expect("reopen log for stderr");
         let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name])
+            .args(["netns", "exec", ns])
             .args(argv)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {argv:?} in {}: {e}", ns.name));
+            .unwrap_or_else(|e| panic!("spawn {argv:?} in {ns}: {e}"));
         NsProcess {
             label: label.to_string(),
             child,
