@@ -28,7 +28,7 @@ use crate::telemetry::Telemetry;
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// A server could not listen on its address (in use, not local, no permission).
-    #[error("cannot listen for the {server} server on {address}: {source}")]
+    #[error("cannot listen for the {server} server on {address}")]
     Bind {
         server: &'static str,
         address: String,
@@ -37,7 +37,7 @@ pub enum ServeError {
     },
     /// The admin socket's directory could not be created, a stale socket not
     /// removed, or the socket's mode not set.
-    #[error("preparing the admin socket {}: {source}", path.display())]
+    #[error("preparing the admin socket {}", path.display())]
     AdminSocket {
         path: PathBuf,
         #[source]
@@ -47,7 +47,7 @@ pub enum ServeError {
     #[error("the admin socket {} is in use: another kroute answers on it", path.display())]
     AdminSocketInUse { path: PathBuf },
     /// Client: no agent answers on the admin socket.
-    #[error("no kroute agent answers on {}: {source}", path.display())]
+    #[error("no kroute agent answers on {}", path.display())]
     Connect {
         path: PathBuf,
         #[source]

@@ -198,7 +198,11 @@ async fn a_stale_socket_is_replaced_and_a_live_one_is_refused() {
     let file = dir.path().join("file");
     std::fs::write(&file, "not a socket").expect("write");
     let err = admin::bind(&file).await.expect_err("not a socket");
-    assert!(err.to_string().contains("not a socket"), "{err}");
+    let cause = std::error::Error::source(&err).map(|c| c.to_string());
+    assert!(
+        cause.as_deref().is_some_and(|c| c.contains("not a socket")),
+        "{err}: {cause:?}"
+    );
     assert!(file.exists(), "a regular file is never removed");
 }
 
