@@ -303,7 +303,7 @@ fn collect_endpoints<'a>(
             if !ports.iter().any(|p| p.name == name && p.protocol == proto) {
                 continue;
             }
-            for e in &slice.endpoints {
+            for e in slice.endpoints.iter().flatten() {
                 let cond = e.conditions.as_ref();
                 let ready = cond.and_then(|c| c.ready).unwrap_or(true);
                 let serving = cond.and_then(|c| c.serving).unwrap_or(true);

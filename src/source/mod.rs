@@ -1,6 +1,7 @@
-//! Sources of the cluster view: a directory of manifests (standalone) today,
-//! Kubernetes reflectors later.
+//! Sources of the cluster view: a directory of manifests (standalone) and
+//! the Kubernetes API (`kube`).
 
+pub mod kube;
 pub mod manifests;
 mod parse;
 pub mod standalone;
