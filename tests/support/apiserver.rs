@@ -266,6 +266,7 @@ impl ApiServer {
     /// Panics (with both logs) if they do not come up.
     pub fn start(ns: &NetNs) -> ApiServer {
         let bin = k8s_binaries();
+        let t0 = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("kroute-apiserver-")
             .tempdir()
@@ -338,6 +339,11 @@ impl ApiServer {
             tokens: AtomicUsize::new(0),
         };
         server.start_apiserver();
+        eprintln!(
+            "etcd + kube-apiserver up in {} after {:.1?} (certificates, keys and both processes)",
+            server.ns,
+            t0.elapsed()
+        );
         server
     }
 
