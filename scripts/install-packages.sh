@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # command that must exist = Debian package that provides it
-wanted=(nft=nftables ip=iproute2 ping=iputils-ping conntrack=conntrack "$@")
+wanted=(nft=nftables ip=iproute2 ping=iputils-ping conntrack=conntrack iptables=iptables ipvsadm=ipvsadm "$@")
 
 missing=()
 for pair in "${wanted[@]}"; do

@@ -2,12 +2,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kroute::host::HostNetwork;
+use kroute::host::linux::LinuxHost;
 use kroute::host::linux::nft_exec::NftRunner;
-use kroute::host::linux::{LinuxHost, cleanup};
-use kroute::host::nft::Family;
 use kroute::host::plan_display::{render_human, render_json};
 use kroute::model::ClusterView;
 use kroute::model::config::{Config, ProxyMode};
@@ -53,11 +52,11 @@ enum Command {
         #[arg(long)]
         exit_code: bool,
     },
-    /// Remove everything kroute owns on this host.
+    /// Remove everything kroute owns on this host (idempotent).
     Cleanup {
         #[command(flatten)]
         config: ConfigFlags,
-        /// Also remove kube-proxy's nftables tables.
+        /// Also remove kube-proxy's leftovers: nftables tables, iptables KUBE-* chains, IPVS services on kube-ipvs0.
         #[arg(long)]
         kube_proxy: bool,
     },
@@ -118,7 +117,9 @@ fn with_config(
     match load_config(flags, &|k| std::env::var(k).ok()) {
         Ok(config) => f(config),
         Err(e) => {
-            eprintln!("kroute: {e}");
+            for e in e.list() {
+                eprintln!("kroute: {e}");
+            }
             Ok(ExitCode::from(EXIT_CONFIG))
         }
     }
@@ -256,42 +257,18 @@ fn status(config: Config, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `kroute cleanup`: every step runs even when one fails; exit 1 if any did.
 fn cleanup_host(kube_proxy: bool) -> Result<ExitCode> {
-    let runner = NftRunner::default();
-    cleanup(&runner).context("removing the kroute tables")?;
-    println!("removed nftables tables ip kroute, ip6 kroute (if present)");
-    if kube_proxy {
-        for family in Family::ALL {
-            // nft 1.0.6 has no `destroy table`: delete only what is listed.
-            let listed = std::process::Command::new("nft")
-                .args(["list", "table", family.keyword(), "kube-proxy"])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if listed {
-                let table = format!("{} kube-proxy", family.keyword());
-                runner
-                    .run_script(&format!("delete table {table}\n"))
-                    .with_context(|| format!("removing {table}"))?;
-                println!("removed nftables table {table}");
-            }
-        }
-        bail_if_iptables_leftovers()?;
+    let report = kroute::host::linux::cleanup_host(&NftRunner::default(), kube_proxy);
+    for line in &report.done {
+        println!("{line}");
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// kube-proxy's iptables and IPVS leftovers are not removed yet: say so
-/// rather than pretend.
-fn bail_if_iptables_leftovers() -> Result<()> {
-    let out = std::process::Command::new("nft")
-        .args(["list", "chains"])
-        .output();
-    if let Ok(out) = out
-        && String::from_utf8_lossy(&out.stdout).contains("KUBE-")
-    {
-        bail!(
-            "kube-proxy iptables chains (KUBE-*) are present; removing them is not supported yet"
-        );
+    for e in &report.errors {
+        eprintln!("kroute: {e}");
     }
-    Ok(())
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -2,13 +2,17 @@
 //!
 //! `nft_txn` orders a plan into one transaction, `nft_script` encodes it as
 //! text, `nft_exec` runs `nft`, `nft_read` parses its JSON listing back, and
-//! `LinuxHost` ties them to the `HostNetwork` trait.
+//! `LinuxHost` ties them to the `HostNetwork` trait. `cleanup` is
+//! `kroute cleanup`, with `kube_proxy` for kube-proxy's leftovers.
 
+pub mod cleanup;
+pub mod kube_proxy;
 pub mod nft_exec;
 pub mod nft_read;
 pub mod nft_script;
 pub mod nft_txn;
 
 mod host;
+pub use cleanup::{CleanupReport, cleanup_host};
 pub use host::{LinuxHost, cleanup};
 pub use nft_exec::NftRunner;
