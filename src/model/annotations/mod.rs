@@ -22,3 +22,24 @@ pub use node::{NodeAnnotations, PathPrepend, RouteReflectorClusterId};
 pub use peers::{DEFAULT_BGP_PORT, NodePeer, PeerAuth, ServicePeer};
 pub use scheduler::{SchedFlags, Scheduler};
 pub use service::ServiceAnnotations;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_keys_come_from_the_parsers() {
+        let service = ServiceAnnotations::accepted_keys();
+        assert_eq!(service.len(), 13, "{service:?}");
+        assert!(service.contains(&"kube-router.io/service.scheduler".to_string()));
+        assert!(service.contains(&"kroute.io/bgp.peers".to_string()));
+        let node = NodeAnnotations::accepted_keys();
+        assert_eq!(node.len(), 15, "{node:?}");
+        for key in [
+            "kube-router.io/peer.localips",
+            "kube-router.io/path-prepend.repeat-n",
+        ] {
+            assert!(node.contains(&key.to_string()), "{key}");
+        }
+    }
+}

@@ -86,17 +86,31 @@ impl NodeAnnotations {
         annotations: &BTreeMap<String, String>,
     ) -> (NodeAnnotations, Vec<InvalidAnnotation>) {
         let mut r = Reader::new("Node", node.to_string(), annotations);
+        let parsed = Self::read(&mut r);
+        (parsed, r.errors)
+    }
+
+    /// Every key [`parse`](Self::parse) reads (each `kube-router.io/` one is
+    /// also read as `kroute.io/`), taken from the parser itself.
+    pub fn accepted_keys() -> Vec<String> {
+        let none = BTreeMap::new();
+        let mut r = Reader::new("Node", String::new(), &none);
+        Self::read(&mut r);
+        r.asked()
+    }
+
+    fn read(r: &mut Reader) -> NodeAnnotations {
         // The YAML form wins over the comma lists, as in kube-router.
         let peers = match r.parse(PEERS, parse_node_peers) {
             Some(peers) => peers,
-            None => parse_legacy_node_peers(&mut r).unwrap_or_default(),
+            None => parse_legacy_node_peers(r).unwrap_or_default(),
         };
-        let parsed = NodeAnnotations {
+        NodeAnnotations {
             asn: r.parse(NODE_ASN, parse_asn),
             peers,
             rr_server: r.parse(RR_SERVER, str::parse),
             rr_client: r.parse(RR_CLIENT, str::parse),
-            path_prepend: parse_path_prepend(&mut r),
+            path_prepend: parse_path_prepend(r),
             communities: r
                 .parse(NODE_COMMUNITIES, parse_community_list)
                 .unwrap_or_default(),
@@ -107,8 +121,7 @@ impl NodeAnnotations {
                 .parse(BGP_LOCAL_ADDRESSES, parse_ip_list)
                 .unwrap_or_default(),
             pod_cidrs: r.parse(POD_CIDRS, parse_cidr_list),
-        };
-        (parsed, r.errors)
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Key lookup shared by the Service and Node parsers: `kroute.io/` aliases,
 //! error collection.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::InvalidAnnotation;
 
@@ -16,6 +17,9 @@ pub struct Reader<'a> {
     object: String,
     annotations: &'a BTreeMap<String, String>,
     pub errors: Vec<InvalidAnnotation>,
+    /// Every key asked for, as the parser names it: the list of accepted
+    /// keys comes from the parser itself.
+    asked: RefCell<BTreeSet<String>>,
 }
 
 impl<'a> Reader<'a> {
@@ -29,12 +33,21 @@ impl<'a> Reader<'a> {
             object,
             annotations,
             errors: Vec::new(),
+            asked: RefCell::new(BTreeSet::new()),
         }
+    }
+
+    /// The keys asked for so far (by [`present`](Self::present),
+    /// [`raw`](Self::raw) and what builds on them), `kube-router.io/` spelling
+    /// where there is one.
+    pub fn asked(&self) -> Vec<String> {
+        self.asked.borrow().iter().cloned().collect()
     }
 
     /// The keys that may carry `key`, highest precedence first: a
     /// `kube-router.io/` key is preceded by its `kroute.io/` alias.
-    fn candidates(key: &str) -> Vec<String> {
+    fn candidates(&self, key: &str) -> Vec<String> {
+        self.asked.borrow_mut().insert(key.to_string());
         match key.strip_prefix(KUBE_ROUTER_PREFIX) {
             Some(suffix) => vec![format!("{KROUTE_PREFIX}{suffix}"), key.to_string()],
             None => vec![key.to_string()],
@@ -44,14 +57,14 @@ impl<'a> Reader<'a> {
     /// Present (under either spelling), whatever the value: kube-router's
     /// "present" semantics.
     pub fn present(&self, key: &str) -> bool {
-        Self::candidates(key)
+        self.candidates(key)
             .iter()
             .any(|k| self.annotations.contains_key(k))
     }
 
     /// Every spelling of `key` that is present, with its value, in precedence order.
     pub fn raw(&self, key: &str) -> Vec<(String, &'a str)> {
-        Self::candidates(key)
+        self.candidates(key)
             .into_iter()
             .filter_map(|k| self.annotations.get(&k).map(|v| (k, v.as_str())))
             .collect()

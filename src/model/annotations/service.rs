@@ -62,7 +62,21 @@ impl ServiceAnnotations {
         annotations: &BTreeMap<String, String>,
     ) -> (ServiceAnnotations, Vec<InvalidAnnotation>) {
         let mut r = Reader::new("Service", object.to_string(), annotations);
-        let parsed = ServiceAnnotations {
+        let parsed = Self::read(&mut r);
+        (parsed, r.errors)
+    }
+
+    /// Every key [`parse`](Self::parse) reads (each `kube-router.io/` one is
+    /// also read as `kroute.io/`), taken from the parser itself.
+    pub fn accepted_keys() -> Vec<String> {
+        let none = BTreeMap::new();
+        let mut r = Reader::new("Service", String::new(), &none);
+        Self::read(&mut r);
+        r.asked()
+    }
+
+    fn read(r: &mut Reader) -> ServiceAnnotations {
+        ServiceAnnotations {
             local: r.parse(LOCAL, parse_bool).unwrap_or(false),
             skip_lb_ips: r.present(SKIP_LB_IPS),
             hairpin: r.present(HAIRPIN),
@@ -78,8 +92,7 @@ impl ServiceAnnotations {
                 .parse(BGP_COMMUNITIES, parse_community_list)
                 .unwrap_or_default(),
             bgp_local_pref: r.parse(BGP_LOCAL_PREF, |v| parse_uint(v, "32-bit LOCAL_PREF")),
-        };
-        (parsed, r.errors)
+        }
     }
 }
 
