@@ -9,8 +9,12 @@ use kroute::host::linux::LinuxHost;
 use kroute::host::linux::nft_exec::NftRunner;
 use kroute::host::plan_display::{render_human, render_json};
 use kroute::model::ClusterView;
+use kroute::model::SourceUpdate;
+use kroute::model::annotations::InvalidAnnotation;
 use kroute::model::config::{Config, ProxyMode};
 use kroute::model::config_load::{ConfigFlags, load_config};
+use kroute::source::kube as kube_source;
+use kroute::source::kube::{KubeSourceSettings, run_kube_source};
 use kroute::source::manifests::ManifestDir;
 use kroute::source::standalone::run_manifest_source;
 use kroute::sync::Reconciler;
@@ -60,6 +64,12 @@ enum Command {
         #[arg(long)]
         kube_proxy: bool,
     },
+    /// Load and validate the configuration (file, env, flags) and exit:
+    /// 0 when `run` would accept it, 2 with every error otherwise.
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigFlags,
+    },
     /// Ask the running agent (over its admin socket) how it is doing.
     Status {
         #[command(flatten)]
@@ -86,6 +96,7 @@ fn main() -> ExitCode {
             json,
             exit_code,
         } => with_config(&config, |c| plan(c, json, exit_code)),
+        Command::CheckConfig { config } => with_config(&config, check_config),
         Command::Cleanup { config, kube_proxy } => {
             with_config(&config, |_| cleanup_host(kube_proxy))
         }
@@ -133,25 +144,82 @@ fn settings(config: &Config) -> ReconcilerSettings {
     }
 }
 
+/// Where the cluster view comes from.
+enum SourceChoice {
+    /// `source.manifests`: a directory of manifests (standalone).
+    Manifests(std::path::PathBuf),
+    /// The Kubernetes API (`source.kubeconfig`, else in-cluster).
+    Kube(Option<std::path::PathBuf>),
+}
+
 /// Checks what this build can run; exits 2 (like a config error) otherwise.
-fn supported(config: &Config) -> Result<std::path::PathBuf, String> {
+fn supported(config: &Config) -> Result<SourceChoice, String> {
     if config.proxy.mode == ProxyMode::Ipvs {
         return Err(
             "proxy.mode: \"ipvs\" is not available in this build yet; use \"nftables\"".into(),
         );
     }
-    match &config.source.manifests {
-        Some(dir) => Ok(dir.clone()),
-        None => Err(
-            "source: the Kubernetes API source is not available in this build yet; set source.manifests (--source-manifests)"
-                .into(),
-        ),
+    Ok(match &config.source.manifests {
+        Some(dir) => SourceChoice::Manifests(dir.clone()),
+        None => SourceChoice::Kube(config.source.kubeconfig.clone()),
+    })
+}
+
+fn kube_settings(config: &Config) -> KubeSourceSettings {
+    KubeSourceSettings {
+        node_name: config.node_name.clone(),
+        // The BGP mesh needs every Node; the proxy only this one.
+        watch_all_nodes: config.bgp.enabled && config.bgp.nodes_full_mesh,
     }
 }
 
+/// Starts the configured source; it sends views on `tx` until it is dropped.
+async fn spawn_source(
+    config: &Config,
+    source: SourceChoice,
+    tx: tokio::sync::mpsc::Sender<SourceUpdate>,
+    invalid: Option<tokio::sync::mpsc::UnboundedReceiver<InvalidAnnotation>>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    Ok(match source {
+        SourceChoice::Manifests(dir) => {
+            tracing::info!(manifests = %dir.display(), "reading Services from a manifests directory");
+            tokio::spawn(run_manifest_source(dir, config.proxy.sync_period, tx))
+        }
+        SourceChoice::Kube(kubeconfig) => {
+            let client = kube_source::client(kubeconfig.as_deref()).await?;
+            tracing::info!(kubeconfig = ?kubeconfig, "watching the Kubernetes API");
+            tokio::spawn(run_kube_source(client, kube_settings(config), tx, invalid))
+        }
+    })
+}
+
+fn check_config(config: Config) -> Result<ExitCode> {
+    let source = match supported(&config) {
+        Ok(source) => source,
+        Err(e) => {
+            eprintln!("kroute: {e}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let from = match source {
+        SourceChoice::Manifests(dir) => format!("manifests in {}", dir.display()),
+        SourceChoice::Kube(Some(path)) => format!("the Kubernetes API ({})", path.display()),
+        SourceChoice::Kube(None) => "the Kubernetes API (in-cluster config)".to_string(),
+    };
+    println!(
+        "config ok: node {}, {} dataplane, Services from {from}",
+        config.node_name,
+        match config.proxy.mode {
+            ProxyMode::Nftables => "nftables",
+            ProxyMode::Ipvs => "ipvs",
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(config: Config) -> Result<ExitCode> {
-    let dir = match supported(&config) {
-        Ok(dir) => dir,
+    let source = match supported(&config) {
+        Ok(source) => source,
         Err(e) => {
             eprintln!("kroute: {e}");
             return Ok(ExitCode::from(EXIT_CONFIG));
@@ -170,17 +238,20 @@ fn run(config: Config) -> Result<ExitCode> {
         let _side_servers = kroute::serve::spawn_side_servers(&config, telemetry.clone())
             .await
             .context("starting the side servers")?;
-        tracing::info!(node = %config.node_name, manifests = %dir.display(), "kroute starting");
+        tracing::info!(node = %config.node_name, "kroute starting");
         if !config.proxy.enabled {
             tracing::info!("proxy.enabled is false: nothing to program");
             shutdown_signal().await;
             return Ok(ExitCode::SUCCESS);
         }
         let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let source = tokio::spawn(run_manifest_source(dir, config.proxy.sync_period, tx));
+        // Invalid annotations become Kubernetes Events (API source only).
+        let invalid = telemetry.take_invalid_annotation_feed();
+        let source = spawn_source(&config, source, tx, invalid).await?;
         let reconciler = Reconciler::new(LinuxHost::new(NftRunner::default()), settings(&config));
         let schedule = SyncSchedule::new(config.proxy.sync_period, config.proxy.min_sync_period);
         run_reconcile_loop(reconciler, rx, schedule, telemetry, shutdown_signal()).await;
+        // Stop watching; the dataplane stays as it is.
         source.abort();
         tracing::info!(
             "kroute stopped; the dataplane stays in place (`kroute cleanup` removes it)"
@@ -199,17 +270,23 @@ async fn shutdown_signal() {
 }
 
 fn plan(config: Config, json: bool, exit_code: bool) -> Result<ExitCode> {
-    let dir = match supported(&config) {
-        Ok(dir) => dir,
+    let source = match supported(&config) {
+        Ok(source) => source,
         Err(e) => {
             eprintln!("kroute: {e}");
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    let (view, errors): (ClusterView, _) = ManifestDir::new(&dir).load();
-    for e in &errors {
-        eprintln!("kroute: manifest error: {e}");
-    }
+    let view = match source {
+        SourceChoice::Manifests(dir) => {
+            let (view, errors): (ClusterView, _) = ManifestDir::new(&dir).load();
+            for e in &errors {
+                eprintln!("kroute: manifest error: {e}");
+            }
+            view
+        }
+        SourceChoice::Kube(kubeconfig) => first_kube_view(&config, kubeconfig)?,
+    };
     let mut host = LinuxHost::new(NftRunner::default());
     let current = host.snapshot().context("reading the kroute tables")?;
     let reconciler = Reconciler::new(host, settings(&config));
@@ -239,6 +316,22 @@ fn plan(config: Config, json: bool, exit_code: bool) -> Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_CHANGES_PENDING));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One complete view from the Kubernetes API (every watcher listed once).
+fn first_kube_view(config: &Config, kubeconfig: Option<std::path::PathBuf>) -> Result<ClusterView> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let client = kube_source::client(kubeconfig.as_deref()).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let source = tokio::spawn(run_kube_source(client, kube_settings(config), tx, None));
+        let first = rx.recv().await.context("the Kubernetes source stopped")?;
+        source.abort();
+        Ok(std::sync::Arc::unwrap_or_clone(first.view))
+    })
 }
 
 /// `kroute status`: asks the running agent over its admin socket; exits 1

@@ -51,8 +51,8 @@ fn services_slices_and_nodes_from_the_api_reach_the_kernel() {
         answers(s, &web)
     });
     assert_eq!(backends(&scene, web.cluster_addr()).len(), 2);
-    scene.wait_until("a warning about the missing Node", |s| {
-        s.log().contains("no Node named")
+    support::wait::wait_until("a warning about the missing Node", || {
+        scene.log().contains("no Node named")
     });
     let node_port = SocketAddr::new(IpAddr::V4(NODE_IP), 30080);
     assert!(
@@ -190,5 +190,83 @@ fn a_relist_that_finds_a_deleted_service_sweeps_it_and_nothing_else() {
     assert_eq!(
         backends(&scene, keep.cluster_addr()),
         BTreeSet::from(["backend-1".to_string()])
+    );
+}
+
+/// The `InvalidAnnotation` Events on one object, as kubectl reads them back.
+fn invalid_annotation_events(scene: &KubeScene, kind: &str, name: &str) -> Vec<serde_json::Value> {
+    let out = scene.api.kubectl_ok(&[
+        "get",
+        "events.events.k8s.io",
+        "--all-namespaces",
+        "--field-selector",
+        "reason=InvalidAnnotation",
+        "-o",
+        "json",
+    ]);
+    let list: serde_json::Value = serde_json::from_str(&out).expect("kubectl JSON");
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["regarding"]["kind"] == kind && e["regarding"]["name"] == name)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_bad_annotation_becomes_one_warning_event_on_its_object() {
+    if !available() {
+        return;
+    }
+    let mut scene = KubeScene::new("kevent", 1);
+    scene.put_node(&[IpAddr::V4(NODE_IP)]);
+    let web = TestService::web("web", Ipv4Addr::new(10, 96, 0, 10), None, &["backend-1"]);
+    scene.put_service(&web);
+    scene.api.kubectl_ok(&[
+        "annotate",
+        "service",
+        "-n",
+        "default",
+        "web",
+        "kroute.io/bgp.local-pref=high",
+    ]);
+    scene.api.kubectl_ok(&[
+        "annotate",
+        "node",
+        support::scene::NODE_NAME,
+        "kube-router.io/node.asn=not-a-number",
+    ]);
+    scene.start_kroute();
+    scene.wait_until("the service answers despite its bad annotation", |s| {
+        answers(s, &web)
+    });
+    support::wait::wait_until("an Event on the Service and one on the Node", || {
+        invalid_annotation_events(&scene, "Service", "web").len() == 1
+            && invalid_annotation_events(&scene, "Node", support::scene::NODE_NAME).len() == 1
+    });
+    // Several full syncs later (syncPeriod 2 s) it is still one Event, not a series.
+    std::thread::sleep(Duration::from_secs(7));
+    for (kind, name) in [("Service", "web"), ("Node", support::scene::NODE_NAME)] {
+        let events = invalid_annotation_events(&scene, kind, name);
+        assert_eq!(events.len(), 1, "{kind} {name}: {events:#?}");
+        let e = &events[0];
+        assert_eq!(e["type"], "Warning");
+        assert!(e["series"].is_null(), "reported once, not repeated: {e:#}");
+        assert_eq!(e["reportingController"], "kroute");
+        assert!(
+            e["regarding"]["uid"]
+                .as_str()
+                .is_some_and(|u| !u.is_empty()),
+            "the Event names the object's uid: {e:#}"
+        );
+    }
+    let note = invalid_annotation_events(&scene, "Service", "web")[0]["note"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        note.contains("kroute.io/bgp.local-pref") && note.contains("high"),
+        "the Event names the key and the value: {note}"
     );
 }

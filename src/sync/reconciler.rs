@@ -210,6 +210,11 @@ impl<H: HostNetwork> Reconciler<H> {
     pub fn plan_full(&self, view: &ClusterView, current: &HostSnapshot) -> PlannedSync {
         let context = self.context(view);
         let mut report = SyncReport::new(SyncKind::Full);
+        // This node's annotations are parsed with the context; a change of
+        // them changes the context, so a full sync reports them.
+        if let Some(node) = view.nodes.get(&self.settings.node_name) {
+            report.invalid_annotations.extend(NodeInfo::from_node(node).1);
+        }
         let mut nft = FacetPlan::default();
         let mut ownership = Ownership::default();
         for family in Family::ALL {

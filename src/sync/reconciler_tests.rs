@@ -391,3 +391,32 @@ fn mock_failed_apply_forces_a_full_sync() {
     assert!(r.sync(&view(), &BTreeSet::new(), false).is_err());
     r.sync(&view(), &dirty(&["web"]), false).unwrap();
 }
+
+#[test]
+fn a_full_sync_reports_this_nodes_invalid_annotations() {
+    let mut v = view();
+    let node = v.nodes.get_mut("node-a").unwrap();
+    node.metadata.annotations = Some(
+        [(
+            "kube-router.io/node.asn".to_string(),
+            "not-a-number".to_string(),
+        )]
+        .into(),
+    );
+    let mut r = Reconciler::new(FakeHost::new(), settings());
+    let report = r.sync(&v, &BTreeSet::new(), true).unwrap();
+    let bad: Vec<_> = report
+        .invalid_annotations
+        .iter()
+        .filter(|a| a.kind == "Node")
+        .collect();
+    assert_eq!(bad.len(), 1, "{:?}", report.invalid_annotations);
+    assert_eq!(
+        (
+            bad[0].object.as_str(),
+            bad[0].key.as_str(),
+            bad[0].value.as_str()
+        ),
+        ("node-a", "kube-router.io/node.asn", "not-a-number")
+    );
+}

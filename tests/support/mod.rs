@@ -7,6 +7,7 @@
 pub mod apiserver;
 pub mod clients;
 pub mod kroute_process;
+pub mod kube_scene;
 pub mod manifests;
 pub mod netns;
 pub mod nft;
@@ -14,6 +15,7 @@ pub mod ns_process;
 pub mod ns_thread;
 pub mod scene;
 pub mod servers;
+pub mod tcp_proxy;
 pub mod topology;
 pub mod wait;
 
