@@ -58,3 +58,47 @@ fn a_missing_source_is_a_config_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("source.manifests"));
 }
+
+#[test]
+fn every_mistake_of_a_config_file_is_listed_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kroute.yaml");
+    std::fs::write(
+        &file,
+        "proxy:\n  syncPeriod: 30 parsecs\n  mode: iptables\n  sycPeriod: 1s\nbgp: {asn: 0}\n",
+    )
+    .unwrap();
+    let out = kroute(&["check-config", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 4, "{err}");
+    for (line, want) in lines.iter().zip([
+        "unknown key proxy.sycPeriod",
+        "bgp.asn:",
+        "proxy.mode:",
+        "proxy.syncPeriod:",
+    ]) {
+        let prefix = format!("kroute: {}: ", file.display());
+        assert!(line.starts_with(&prefix) && line.contains(want), "{line}");
+    }
+}
+
+#[test]
+fn relative_paths_in_the_file_follow_the_file_not_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("cluster")).unwrap();
+    let file = dir.path().join("kroute.yaml");
+    std::fs::write(&file, "nodeName: n1\nsource:\n  manifests: cluster\n").unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kroute"))
+        .args(["check-config", "--config", file.to_str().unwrap()])
+        .current_dir(elsewhere.path())
+        .env_remove("KROUTE_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let want = dir.path().join("cluster");
+    assert!(stdout.contains(&want.display().to_string()), "{stdout}");
+}

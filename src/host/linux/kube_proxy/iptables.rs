@@ -271,9 +271,10 @@ pub fn clean_backend(
         return Ok(());
     }
     let restore = format!("{tool}-restore");
+    // `-w`: wait for the xtables lock (legacy) rather than fail at once.
     run_ok(
         commands,
-        &[&restore, "--noflush"],
+        &[&restore, "-w", "5", "--noflush"],
         Some(&restore_script(&plans)),
     )?;
     for plan in plans.iter().filter(|p| !p.is_empty()) {

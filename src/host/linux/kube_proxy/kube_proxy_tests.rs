@@ -68,11 +68,11 @@ fn removes_every_kind_of_leftover_and_nothing_else() {
             "ipvsadm -D -t 10.96.0.1:443",
             "ipvsadm -D -u [fd00::a]:53",
             "ip link delete kube-ipvs0",
-            "iptables-nft-restore --noflush",
+            "iptables-nft-restore -w 5 --noflush",
         ]
     );
     assert_eq!(
-        host.stdin_of("iptables-nft-restore --noflush").unwrap(),
+        host.stdin_of("iptables-nft-restore -w 5 --noflush").unwrap(),
         "*nat\n:KUBE-SERVICES - [0:0]\n-D PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n-X KUBE-SERVICES\nCOMMIT\n"
     );
     let text = report.done.join("\n");
@@ -136,7 +136,7 @@ fn a_failing_step_is_reported_and_the_others_run() {
     );
     assert!(
         host.commands()
-            .contains(&"iptables-nft-restore --noflush".to_string())
+            .contains(&"iptables-nft-restore -w 5 --noflush".to_string())
     );
 }
 
