@@ -111,9 +111,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// `KROUTE_LOG` (tracing's filter syntax), default `info`; kube-rs' client is
+/// silenced by default because the source logs every watch failure itself.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KROUTE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_client=off"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -2,7 +2,8 @@
 //! the ServiceAccount token `deploy/` provides. Service, EndpointSlice and
 //! Node changes reach the kernel (real traffic); cut watches resume; the
 //! API server going away and coming back leaves the dataplane in place; a
-//! relist that finds a deleted object sweeps exactly that object.
+//! relist that finds a deleted object sweeps exactly that object; SIGTERM
+//! exits 0 and leaves the dataplane.
 mod support;
 
 use std::collections::BTreeSet;
@@ -139,6 +140,15 @@ fn cut_watches_resume_and_an_api_server_restart_keeps_the_dataplane() {
     scene.wait_until("kroute converged after the restart", |s| {
         backends(s, web.cluster_addr()) == BTreeSet::from(["backend-1".to_string()])
     });
+
+    // SIGTERM: kroute stops watching and exits 0; the dataplane stays.
+    let status = scene.kroute.take().unwrap().stop_with_status();
+    assert!(status.success(), "kroute exits 0 on SIGTERM: {status}");
+    assert_eq!(
+        backends(&scene, web.cluster_addr()),
+        BTreeSet::from(["backend-1".to_string()]),
+        "the dataplane stays after kroute stopped"
+    );
 }
 
 #[test]

@@ -104,4 +104,9 @@ impl Kroute {
     pub fn stop(mut self) {
         self.process.stop();
     }
+
+    /// Stops the agent like `stop` and returns how it exited.
+    pub fn stop_with_status(mut self) -> std::process::ExitStatus {
+        self.process.stop()
+    }
 }

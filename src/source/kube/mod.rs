@@ -7,6 +7,7 @@
 //! without a `service.kubernetes.io/service-proxy-name` label and slices not
 //! labelled headless. Only the fields kroute reads are kept (see `trim`).
 
+mod backoff;
 mod events;
 mod run;
 pub mod store;

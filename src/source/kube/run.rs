@@ -11,6 +11,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tokio::sync::mpsc;
 
+use super::backoff::WatchBackoff;
 use super::events::EventPublisher;
 use super::store::{Change, KubeEvent, KubeStore, Watched};
 use crate::model::annotations::InvalidAnnotation;
@@ -46,24 +47,24 @@ type Events = BoxStream<'static, Result<KubeEvent, watcher::Error>>;
 fn streams(client: &Client, settings: &KubeSourceSettings) -> Vec<Events> {
     let proxied = watcher::Config::default().labels(PROXY_LABEL_SELECTOR);
     let services = watcher(Api::<Service>::all(client.clone()), proxied.clone())
-        .default_backoff()
+        .backoff(WatchBackoff::default())
         .map(|r| r.map(KubeEvent::Service))
         .boxed();
     let slices = watcher(Api::<EndpointSlice>::all(client.clone()), proxied)
-        .default_backoff()
+        .backoff(WatchBackoff::default())
         .map(|r| r.map(KubeEvent::Slice))
         .boxed();
     let this_node =
         watcher::Config::default().fields(&format!("metadata.name={}", settings.node_name));
     let node = watcher(Api::<Node>::all(client.clone()), this_node)
-        .default_backoff()
+        .backoff(WatchBackoff::default())
         .map(|r| r.map(KubeEvent::ThisNode))
         .boxed();
     let mut all = vec![services, slices, node];
     if settings.watch_all_nodes {
         all.push(
             watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-                .default_backoff()
+                .backoff(WatchBackoff::default())
                 .map(|r| r.map(KubeEvent::Nodes))
                 .boxed(),
         );
