@@ -24,6 +24,9 @@ else
     echo "==> [packages] skipped: not root"
 fi
 
+# The API-server tier runs the real kube-apiserver, etcd and kubectl: build
+# them once (cached outside the work tree; the tests would build them too).
+step k8s-binaries bash scripts/k8s-binaries.sh
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
