@@ -28,8 +28,8 @@ pub enum KubeSourceError {
     Client(#[source] kube::Error),
 }
 
-/// A client from `source.kubeconfig`, or the in-cluster configuration when
-/// none is given (then `$KUBECONFIG`/`~/.kube/config` as kube-rs infers).
+/// A client from `source.kubeconfig`; when none is given, the in-cluster
+/// configuration inside a pod, else `$KUBECONFIG` / `~/.kube/config`.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, KubeSourceError> {
     let config = match kubeconfig {
         Some(path) => {
@@ -42,9 +42,18 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client
                     KubeSourceError::Config(format!("source.kubeconfig {}: {e}", path.display()))
                 })?
         }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| KubeSourceError::Config(e.to_string()))?,
+        // In a pod: the ServiceAccount token and KUBERNETES_SERVICE_HOST/PORT.
+        None if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+            kube::Config::incluster().map_err(|e| {
+                KubeSourceError::Config(format!("in-cluster configuration: {e}"))
+            })?
+        }
+        // Elsewhere: $KUBECONFIG or ~/.kube/config, as kubectl finds them.
+        None => kube::Config::infer().await.map_err(|e| {
+            KubeSourceError::Config(format!(
+                "no source.manifests, no source.kubeconfig, not in a cluster, and no usable $KUBECONFIG or ~/.kube/config: {e}"
+            ))
+        })?,
     };
     kube::Client::try_from(config).map_err(KubeSourceError::Client)
 }
