@@ -107,6 +107,10 @@ pub struct PeerConfig {
     pub keepalive_time: Duration,
     pub multihop_ttl: u8,
     pub passive: bool,
+    /// Import: routes inside these prefixes are accepted (empty: none).
+    pub accept_prefixes: Vec<ipnet::IpNet>,
+    /// Received prefixes allowed before the session is closed (0: no limit).
+    pub max_prefixes: u32,
 }
 
 /// `bgp:`

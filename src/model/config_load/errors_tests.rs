@@ -96,6 +96,18 @@ fn file_errors_name_file_key_and_value() {
             r#"bgp.peers[0].passwordFile: empty path """#,
         ),
         (
+            "bgp: {peers: [{address: 10.0.0.1, asn: 1, acceptPrefixes: [10.0.0.0/8, x]}]}\n",
+            r#"bgp.peers[0].acceptPrefixes[1]: invalid CIDR "x""#,
+        ),
+        (
+            "bgp: {peers: [{address: 10.0.0.1, asn: 1, acceptPrefixes: 10.0.0.0/8}]}\n",
+            r#"bgp.peers[0].acceptPrefixes: expected a list, got "10.0.0.0/8""#,
+        ),
+        (
+            "bgp: {peers: [{address: 10.0.0.1, asn: 1, maxPrefixes: -1}]}\n",
+            r#"bgp.peers[0].maxPrefixes: invalid prefix count (0 or more) "-1""#,
+        ),
+        (
             "health: {address: localhost}\n",
             r#"health.address: invalid address (expected IP:PORT) "localhost""#,
         ),

@@ -20,7 +20,7 @@ pub(super) enum Raw {
     Path(PathBuf),
     List(Vec<String>),
     /// Each peer's keys (already checked against [`PEER_KEYS`]) and values;
-    /// `passwordFile` already resolved.
+    /// `passwordFile` already resolved, list fields as comma lists.
     Peers(Vec<BTreeMap<String, String>>),
 }
 
@@ -243,7 +243,11 @@ impl LayerReader<'_> {
                 if v.is_null() {
                     continue;
                 }
-                let Some(text) = self.scalar(v, &key) else {
+                let text = match shape {
+                    Shape::List => self.list(v, &key).map(|items| items.join(",")),
+                    _ => self.scalar(v, &key),
+                };
+                let Some(text) = text else {
                     continue;
                 };
                 let text = match shape {

@@ -45,6 +45,8 @@ bgp:
       keepaliveTime: 30s
       multihopTTL: 1
       passive: false
+      acceptPrefixes: []      # import: routes inside these CIDRs are accepted (default: none)
+      maxPrefixes: 0          # 0: no limit; exceeded: Cease NOTIFICATION, session down, retried
 health: {address: "0.0.0.0:10256"}
 metrics: {address: "127.0.0.1:10249"}
 admin: {socket: /run/kroute/kroute.sock}
@@ -79,6 +81,8 @@ fn example_of_the_contract_loads() {
                 keepalive_time: Duration::from_secs(30),
                 multihop_ttl: 1,
                 passive: false,
+                accept_prefixes: Vec::new(),
+                max_prefixes: 0,
             }],
             ..Default::default()
         },
@@ -234,6 +238,22 @@ fn peers_from_flag_replace_file_peers() {
         (p.hold_time, p.keepalive_time, p.multihop_ttl),
         (Duration::from_secs(90), Duration::from_secs(30), 1)
     );
+}
+
+#[test]
+fn peer_import_limits() {
+    let (cfg, _f) = load_file(
+        "bgp: {peers: [{address: 10.0.0.1, asn: 1, acceptPrefixes: [10.0.0.0/8, 'fd00::/8'], maxPrefixes: 100}]}\n",
+    );
+    let p = &cfg.unwrap().bgp.peers[0];
+    assert_eq!(
+        p.accept_prefixes,
+        vec![
+            "10.0.0.0/8".parse::<IpNet>().unwrap(),
+            "fd00::/8".parse().unwrap()
+        ]
+    );
+    assert_eq!(p.max_prefixes, 100);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::ConfigError;
 use super::error::Source;
-use super::values::{Parsed, asn, boolean, duration, hold_time, ip, port, ttl};
+use super::values::{Parsed, asn, boolean, cidr, duration, hold_time, ip, port, ttl};
 use crate::model::config::PeerConfig;
 
 /// The default hold time, and the keepalive time when none is given is a
@@ -60,6 +60,14 @@ pub(super) fn peer(
     }
     let multihop_ttl = p.optional("multihopTTL", ttl).unwrap_or(1);
     let passive = p.optional("passive", boolean).unwrap_or(false);
+    let accept_prefixes = p.list("acceptPrefixes", cidr).unwrap_or_default();
+    let max_prefixes = p
+        .optional("maxPrefixes", |v| {
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| "invalid prefix count (0 or more)".into())
+        })
+        .unwrap_or(0);
     match (address, asn) {
         (Some(address), Some(asn)) if p.errors.is_empty() => Ok(PeerConfig {
             address,
@@ -71,6 +79,8 @@ pub(super) fn peer(
             keepalive_time,
             multihop_ttl,
             passive,
+            accept_prefixes,
+            max_prefixes,
         }),
         _ => Err(p.errors),
     }
@@ -103,6 +113,30 @@ impl PeerFields<'_> {
                 None
             }
         }
+    }
+
+    /// A list field (kept as a comma list): each bad item is an error
+    /// naming `field[i]`.
+    fn list<T>(&mut self, field: &str, parse: impl Fn(&str) -> Parsed<T>) -> Option<Vec<T>> {
+        let v = self.fields.get(field)?.clone();
+        let mut out = Vec::new();
+        for (i, item) in v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .enumerate()
+        {
+            match parse(item) {
+                Ok(t) => out.push(t),
+                Err(problem) => self.errors.push(ConfigError::InvalidValue {
+                    source_name: self.source.clone(),
+                    key: format!("{}[{i}]", self.at(field)),
+                    value: item.to_string(),
+                    problem,
+                }),
+            }
+        }
+        Some(out)
     }
 
     fn required<T>(&mut self, field: &str, parse: impl Fn(&str) -> Parsed<T>) -> Option<T> {

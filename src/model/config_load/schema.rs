@@ -33,6 +33,8 @@ pub const PEER_KEYS: &[(&str, Shape)] = &[
     ("keepaliveTime", Shape::Scalar),
     ("multihopTTL", Shape::Scalar),
     ("passive", Shape::Scalar),
+    ("acceptPrefixes", Shape::List),
+    ("maxPrefixes", Shape::Scalar),
 ];
 
 /// The whole file, as nested maps.
