@@ -72,7 +72,8 @@ fn removes_every_kind_of_leftover_and_nothing_else() {
         ]
     );
     assert_eq!(
-        host.stdin_of("iptables-nft-restore -w 5 --noflush").unwrap(),
+        host.stdin_of("iptables-nft-restore -w 5 --noflush")
+            .unwrap(),
         "*nat\n:KUBE-SERVICES - [0:0]\n-D PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n-X KUBE-SERVICES\nCOMMIT\n"
     );
     let text = report.done.join("\n");
