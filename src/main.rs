@@ -161,6 +161,12 @@ fn supported(config: &Config) -> Result<SourceChoice, String> {
             "proxy.mode: \"ipvs\" is not available in this build yet; use \"nftables\"".into(),
         );
     }
+    // A missing or unreadable manifests directory or kubeconfig is a config
+    // error (exit 2), every problem listed.
+    if let Err(e) = kroute::model::config_load::check_sources(config) {
+        let lines: Vec<String> = e.list().iter().map(|e| e.to_string()).collect();
+        return Err(lines.join("\nkroute: "));
+    }
     Ok(match &config.source.manifests {
         Some(dir) => SourceChoice::Manifests(dir.clone()),
         None => SourceChoice::Kube(config.source.kubeconfig.clone()),

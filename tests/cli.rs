@@ -54,9 +54,48 @@ fn an_unknown_key_and_a_bad_flag_exit_2() {
 
 #[test]
 fn a_missing_source_is_a_config_error() {
-    let out = kroute(&["run", "--node-name", "n1"]);
+    for command in ["run", "plan", "check-config"] {
+        let out = kroute(&[
+            command,
+            "--node-name",
+            "n1",
+            "--source-manifests",
+            "/nonexistent/kroute-manifests",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("source.manifests") && err.contains("/nonexistent/kroute-manifests"),
+            "{command}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_unreadable_kubeconfig_is_a_config_error() {
+    let out = kroute(&[
+        "check-config",
+        "--node-name",
+        "n1",
+        "--source-kubeconfig",
+        "/nonexistent/kubeconfig",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("source.manifests"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("source.kubeconfig"), "{err}");
+}
+
+#[test]
+fn check_config_accepts_the_example_config() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/kroute.yaml");
+    let out = kroute(&["check-config", "--config", example]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("config ok"));
 }
 
 #[test]

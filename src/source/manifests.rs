@@ -345,7 +345,10 @@ spec:
         assert_eq!(port_of(&view, &key), 80);
         let slices: Vec<_> = view.slices_of(&key).collect();
         assert_eq!(slices.len(), 1);
-        assert_eq!(slices[0].endpoints.as_ref().unwrap()[0].addresses, vec!["10.244.1.5"]);
+        assert_eq!(
+            slices[0].endpoints.as_ref().unwrap()[0].addresses,
+            vec!["10.244.1.5"]
+        );
         assert_eq!(
             view.nodes["node-a"]
                 .spec

@@ -213,7 +213,9 @@ impl<H: HostNetwork> Reconciler<H> {
         // This node's annotations are parsed with the context; a change of
         // them changes the context, so a full sync reports them.
         if let Some(node) = view.nodes.get(&self.settings.node_name) {
-            report.invalid_annotations.extend(NodeInfo::from_node(node).1);
+            report
+                .invalid_annotations
+                .extend(NodeInfo::from_node(node).1);
         }
         let mut nft = FacetPlan::default();
         let mut ownership = Ownership::default();
