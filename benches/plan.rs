@@ -94,7 +94,9 @@ fn bench_plan(c: &mut Criterion) {
     let key = ObjectKey::new("bench", "svc-4242");
     let slices = changed.slices.get_mut(&key).expect("slice");
     let slice = slices.values_mut().next().expect("slice");
-    slice.endpoints.pop();
+    if let Some(endpoints) = slice.endpoints.as_mut() {
+        endpoints.pop();
+    }
     let dirty: BTreeSet<ObjectKey> = [key].into();
 
     let mut group = c.benchmark_group("plan_10k_services_100k_endpoints");
