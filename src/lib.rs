@@ -2,7 +2,7 @@
 //! dataplane) and announces Service and pod addresses over BGP.
 //!
 //! Data flows `source` → `model` → `sync` (pure planning) → `host` (I/O); see
-//! `../shared/spec/architecture.md`.
+//! README.md (Layout) and docs/.
 
 pub mod bgp;
 pub mod host;

@@ -191,7 +191,12 @@ async fn spawn_source(
     Ok(match source {
         SourceChoice::Manifests(dir) => {
             tracing::info!(manifests = %dir.display(), "reading Services from a manifests directory");
-            tokio::spawn(run_manifest_source(dir, config.proxy.sync_period, tx))
+            tokio::spawn(run_manifest_source(
+                dir,
+                config.proxy.sync_period,
+                config.node_name.clone(),
+                tx,
+            ))
         }
         SourceChoice::Kube(kubeconfig) => {
             let client = kube_source::client(kubeconfig.as_deref()).await?;

@@ -118,3 +118,27 @@ add element ip kroute service-ips { 10.96.99.98 . tcp . 80 : goto handmade }
     assert!(!seen.is_empty());
     scene.assert_foreign_unchanged("after drift was swept");
 }
+
+#[test]
+fn a_node_name_that_matches_no_node_gets_one_warning() {
+    if !support::kernel_tier_available(&["nft", "ip"]) {
+        return;
+    }
+    let mut scene = Scene::new("knonode", 1);
+    scene.manifests.remove("node.yaml");
+    let web = TestService::web("web", Ipv4Addr::new(10, 96, 0, 10), None, &["backend-1"]);
+    scene.put_service(&web);
+    scene.start_kroute();
+    let client = scene.topo.client.path();
+    scene.wait_until("the ClusterIP answers without a Node", |_| {
+        request(&client, Transport::Tcp, web.cluster_addr()).is_ok()
+    });
+    let warning = "no Node named \"node-a\"";
+    support::wait::wait_until("a warning naming the missing Node", || {
+        scene.kroute.as_ref().unwrap().log().contains(warning)
+    });
+    // Later syncs do not repeat it.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let log = scene.kroute.as_ref().unwrap().log();
+    assert_eq!(log.matches(warning).count(), 1, "{log}");
+}

@@ -16,8 +16,10 @@ use crate::model::{ClusterView, SourceUpdate};
 pub async fn run_manifest_source(
     dir: PathBuf,
     resync: Duration,
+    node_name: String,
     updates: mpsc::Sender<SourceUpdate>,
 ) {
+    let mut warned_missing_node = false;
     let mut manifests = ManifestDir::new(&dir);
     // Without a watcher, the periodic re-read still picks changes up.
     let (_watcher, mut changes) = match watch_dir(&dir) {
@@ -48,6 +50,7 @@ pub async fn run_manifest_source(
             }
         };
         if changed {
+            super::warn_if_node_missing(&view, &node_name, &mut warned_missing_node);
             let view = Arc::new(view);
             last = Some(view.clone());
             if updates.send(SourceUpdate { view, dirty }).await.is_err() {

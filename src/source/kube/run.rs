@@ -138,14 +138,7 @@ pub async fn run_kube_source(
             continue;
         }
         let view = store.view();
-        if !warned_missing_node && !view.nodes.contains_key(&settings.node_name) {
-            warned_missing_node = true;
-            tracing::warn!(
-                node = %settings.node_name,
-                "no Node named {:?} in the cluster: node ports on the primary address and local endpoints will be missing; check nodeName / $NODE_NAME",
-                settings.node_name
-            );
-        }
+        crate::source::warn_if_node_missing(view, &settings.node_name, &mut warned_missing_node);
         let change = std::mem::take(&mut pending);
         let dirty: BTreeSet<ObjectKey> = if change.became_synced {
             view.services.keys().cloned().collect()
