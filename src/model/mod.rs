@@ -5,11 +5,13 @@ pub mod cluster_view;
 pub mod config;
 pub mod config_load;
 pub mod endpoints;
+pub mod family;
 pub mod fixtures;
 pub mod node;
 pub mod projection;
 pub mod service;
 
 pub use cluster_view::{ClusterView, ObjectKey, SourceUpdate};
+pub use family::{Family, Proto};
 pub use node::NodeInfo;
 pub use service::KubeRouterService;

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::Node;
 
+use super::Family;
 use super::annotations::{InvalidAnnotation, NodeAnnotations};
-use crate::host::nft::Family;
 
 /// Label with the node's zone (topology hints).
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";

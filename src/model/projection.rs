@@ -13,8 +13,8 @@ use super::endpoints::{Endpoint, PortEndpoints};
 use super::service::{
     Frontends, KubeRouterService, ServicePort, ServiceType, SessionAffinity, TrafficPolicy,
 };
+use super::{Family, Proto};
 use super::{NodeInfo, ObjectKey};
-use crate::host::nft::{Family, Proto};
 
 /// Label that hands a Service to a specific proxy.
 pub const SERVICE_PROXY_NAME_LABEL: &str = "service.kubernetes.io/service-proxy-name";

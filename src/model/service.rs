@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use super::ObjectKey;
 use super::annotations::ServiceAnnotations;
 use super::endpoints::PortEndpoints;
-use crate::host::nft::{Family, Proto};
+use super::{Family, Proto};
 
 /// `spec.type`
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
