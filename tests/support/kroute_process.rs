@@ -18,11 +18,23 @@ pub fn kroute_bin() -> &'static str {
 /// metrics bind port 0 and the admin socket lives in `dir`, so tests running in
 /// parallel never share a port or a socket.
 pub fn write_config(dir: &Path, node_name: &str, manifests: &Path, sync_period: &str) -> PathBuf {
+    write_config_with_source(dir, node_name, "manifests", manifests, sync_period)
+}
+
+/// Like [`write_config`], with `source.<source_key>: <source_path>` (e.g.
+/// `kubeconfig` for the Kubernetes source).
+pub fn write_config_with_source(
+    dir: &Path,
+    node_name: &str,
+    source_key: &str,
+    source_path: &Path,
+    sync_period: &str,
+) -> PathBuf {
     let path = dir.join("kroute.yaml");
     let yaml = format!(
         "nodeName: {node_name}
 source:
-  manifests: {manifests}
+  {source_key}: {source}
 proxy:
   clusterCIDRs: [{cluster}, {cluster6}]
   serviceCIDRs: [{service}, {service6}]
@@ -35,7 +47,7 @@ metrics:
 admin:
   socket: {admin}
 ",
-        manifests = manifests.display(),
+        source = source_path.display(),
         cluster = super::topology::CLUSTER_CIDR,
         service = super::topology::SERVICE_CIDR,
         cluster6 = super::topology::CLUSTER_CIDR6,

@@ -8,13 +8,13 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::apiserver::ApiServer;
-use super::kroute_process::Kroute;
-use super::manifests::{Endpoint, endpoint_slice_yaml, node_yaml_dual, service_yaml_ports};
+use super::kroute_process::{Kroute, write_config_with_source};
+use super::manifests::node_yaml_dual;
 use super::nft::{self, NftTable};
 use super::scene::{NODE_NAME, TestService};
 use super::servers::{self, EchoServer};
 use super::tcp_proxy::TcpProxy;
-use super::topology::{self, NODE_IP, NODE_IP6, POD_CIDR, POD_CIDR6, Topology};
+use super::topology::{NODE_IP, NODE_IP6, POD_CIDR, POD_CIDR6, Topology};
 
 /// Fields drop in order: the agent, the proxy, the servers, then the API
 /// server and the namespaces.
@@ -53,35 +53,13 @@ impl KubeScene {
             .expect("temp dir");
         let kubeconfig = dir.path().join("kroute.kubeconfig");
         std::fs::write(&kubeconfig, via_proxy).expect("write kroute kubeconfig");
-        let config = dir.path().join("kroute.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "nodeName: {NODE_NAME}
-source:
-  kubeconfig: {kubeconfig}
-proxy:
-  clusterCIDRs: [{cluster}, {cluster6}]
-  serviceCIDRs: [{service}, {service6}]
-  syncPeriod: {sync}
-  minSyncPeriod: 100ms
-health:
-  address: \"127.0.0.1:0\"
-metrics:
-  address: \"127.0.0.1:0\"
-admin:
-  socket: {admin}
-",
-                kubeconfig = kubeconfig.display(),
-                cluster = topology::CLUSTER_CIDR,
-                cluster6 = topology::CLUSTER_CIDR6,
-                service = topology::SERVICE_CIDR,
-                service6 = topology::SERVICE_CIDR6,
-                sync = super::scene::SYNC_PERIOD,
-                admin = dir.path().join("kroute.sock").display(),
-            ),
-        )
-        .expect("write kroute config");
+        let config = write_config_with_source(
+            dir.path(),
+            NODE_NAME,
+            "kubeconfig",
+            &kubeconfig,
+            super::scene::SYNC_PERIOD,
+        );
         KubeScene {
             kroute: None,
             proxy,
@@ -119,19 +97,7 @@ admin:
 
     /// Creates (or updates) the Service and its EndpointSlice.
     pub fn put_service(&self, svc: &TestService) {
-        let endpoints: Vec<Endpoint> = svc
-            .backends
-            .iter()
-            .map(|name| Endpoint {
-                ip: self.topo.pod(name).ip,
-                node_name: NODE_NAME.to_string(),
-            })
-            .collect();
-        self.api.apply_yaml(&format!(
-            "{}---\n{}",
-            service_yaml_ports(&svc.name, svc.cluster_ip, &svc.ports),
-            endpoint_slice_yaml(&svc.name, &svc.ports, &endpoints)
-        ));
+        self.api.apply_yaml(&svc.to_yaml(&self.topo));
     }
 
     /// Deletes the Service and its EndpointSlice.

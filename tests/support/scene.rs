@@ -68,6 +68,24 @@ impl TestService {
         format!("{}.yaml", self.name)
     }
 
+    /// The Service and its EndpointSlice (endpoints: the backends' pod
+    /// addresses in `topo`, on this node), as one multi-document YAML.
+    pub fn to_yaml(&self, topo: &Topology) -> String {
+        let endpoints: Vec<Endpoint> = self
+            .backends
+            .iter()
+            .map(|name| Endpoint {
+                ip: topo.pod(name).ip,
+                node_name: NODE_NAME.to_string(),
+            })
+            .collect();
+        format!(
+            "{}---\n{}",
+            service_yaml_ports(&self.name, self.cluster_ip, &self.ports),
+            endpoint_slice_yaml(&self.name, &self.ports, &endpoints)
+        )
+    }
+
     pub fn cluster_addr(&self) -> SocketAddr {
         SocketAddr::from((self.cluster_ip, 80))
     }
@@ -152,20 +170,7 @@ impl Scene {
 
     /// Writes (or rewrites) the manifest file of `svc`.
     pub fn put_service(&self, svc: &TestService) {
-        let endpoints: Vec<Endpoint> = svc
-            .backends
-            .iter()
-            .map(|name| Endpoint {
-                ip: self.topo.pod(name).ip,
-                node_name: NODE_NAME.to_string(),
-            })
-            .collect();
-        let yaml = format!(
-            "{}---\n{}",
-            service_yaml_ports(&svc.name, svc.cluster_ip, &svc.ports),
-            endpoint_slice_yaml(&svc.name, &svc.ports, &endpoints)
-        );
-        self.manifests.write(&svc.file(), &yaml);
+        self.manifests.write(&svc.file(), &svc.to_yaml(&self.topo));
     }
 
     /// Writes (or rewrites) `<name>.yaml`: the Service of `spec` and, per
