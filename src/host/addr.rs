@@ -15,3 +15,13 @@ pub struct AddrKey {
 /// Addresses carry no value beyond their presence.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AddrValue;
+
+impl std::fmt::Display for AddrKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "address {}/{} dev {DUMMY_INTERFACE}",
+            self.addr, self.prefix_len
+        )
+    }
+}

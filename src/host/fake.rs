@@ -1,7 +1,7 @@
 //! `FakeHost`: an in-memory kernel with fault injection, the main test double.
 
 use super::plan::{HostPlan, HostSnapshot};
-use super::{HostError, HostNetwork};
+use super::{Applied, HostError, HostNetwork};
 
 /// A stateful fake host. `kernel` is what a real kernel would hold; the mirror
 /// is what kroute last committed. Tests may edit `kernel` directly to simulate
@@ -47,7 +47,7 @@ impl HostNetwork for FakeHost {
         &self.mirror
     }
 
-    fn apply(&mut self, plan: &HostPlan) -> Result<(), HostError> {
+    fn apply(&mut self, plan: &HostPlan) -> Result<Applied, HostError> {
         self.applied.push(plan.clone());
         if self.fail_next_applies > 0 {
             self.fail_next_applies -= 1;
@@ -55,6 +55,6 @@ impl HostNetwork for FakeHost {
         }
         plan.apply_to(&mut self.kernel);
         plan.apply_to(&mut self.mirror);
-        Ok(())
+        Ok(Applied::default())
     }
 }

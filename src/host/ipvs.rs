@@ -1,6 +1,6 @@
 //! IPVS facet: virtual services and their real servers (IPVS mode).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::nft::Proto;
 
@@ -33,4 +33,26 @@ pub enum IpvsValue {
     RealServer {
         weight: u32,
     },
+}
+
+impl std::fmt::Display for IpvsKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IpvsKey::Service { vip, proto, port } => {
+                write!(f, "ipvs service {proto} {}", SocketAddr::new(*vip, *port))
+            }
+            IpvsKey::RealServer {
+                vip,
+                proto,
+                port,
+                server,
+                server_port,
+            } => write!(
+                f,
+                "ipvs real server {} of {proto} {}",
+                SocketAddr::new(*server, *server_port),
+                SocketAddr::new(*vip, *port)
+            ),
+        }
+    }
 }

@@ -3,6 +3,8 @@
 //! `linux::LinuxHost` the real one.
 
 pub mod addr;
+pub mod bgp;
+pub mod facet;
 pub mod fake;
 pub mod ipvs;
 pub mod linux;
@@ -12,6 +14,7 @@ pub mod plan_display;
 pub mod route;
 
 pub use fake::FakeHost;
+pub use facet::{Facet, FacetVisitor, Facets, for_each_facet};
 pub use plan::{FacetPlan, HostPlan, HostSnapshot};
 
 /// Errors of the host layer.
@@ -55,7 +58,33 @@ pub trait HostNetwork {
     /// What kroute last committed (incremental sync): no kernel access.
     fn mirror(&self) -> &HostSnapshot;
 
-    /// Applies a plan, atomically per facet where the kernel allows. On error
-    /// the mirror may no longer match the kernel: the caller must do a full sync.
-    fn apply(&mut self, plan: &HostPlan) -> Result<(), HostError>;
+    /// Applies each facet of a plan, atomically per facet where the kernel
+    /// allows; a facet that fails does not stop the others. `Err`: a facet
+    /// failed as a whole, and the mirror may no longer match the kernel.
+    /// `Ok` with artifacts in [`Applied::refused`]: those alone were not
+    /// applied (nor mirrored). Either way the caller must do a full sync.
+    fn apply(&mut self, plan: &HostPlan) -> Result<Applied, HostError>;
+}
+
+/// What an `apply` that went through could not do.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Artifacts the host refused one by one (each error names its
+    /// artifact); everything else in the plan was applied.
+    pub refused: Vec<Refused>,
+}
+
+impl Applied {
+    /// Everything in the plan was applied.
+    pub fn is_complete(&self) -> bool {
+        self.refused.is_empty()
+    }
+}
+
+/// One artifact a facet could not apply.
+#[derive(Debug)]
+pub struct Refused {
+    /// The facet's name (`Facet::NAME`).
+    pub facet: &'static str,
+    pub error: HostError,
 }

@@ -1,22 +1,17 @@
-//! Snapshots (`key → value` per facet) and plans (creates, updates, deletes per facet).
+//! Snapshots (`key → value` per facet) and plans (creates, updates, deletes
+//! per facet). Both are [`Facets`]: whatever is done to them is done to every
+//! facet by the same generic code.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::addr::{AddrKey, AddrValue};
-use super::ipvs::{IpvsKey, IpvsValue};
-use super::nft::{NftKey, NftValue};
-use super::route::{RouteKey, RouteValue};
-use crate::bgp::{OriginatedRoute, RouteAttrs};
+use super::facet::{Facet, FacetVisitor, Facets, Maps, Plans, for_each_facet};
 
 /// Everything kroute owns on the host, per facet.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct HostSnapshot {
-    pub nft: BTreeMap<NftKey, NftValue>,
-    pub addresses: BTreeMap<AddrKey, AddrValue>,
-    pub routes: BTreeMap<RouteKey, RouteValue>,
-    pub ipvs: BTreeMap<IpvsKey, IpvsValue>,
-    pub bgp: BTreeMap<OriginatedRoute, RouteAttrs>,
-}
+pub type HostSnapshot = Facets<Maps>;
+
+/// One plan for the whole host, a part per facet, applied by
+/// `HostNetwork::apply`.
+pub type HostPlan = Facets<Plans>;
 
 /// The changes to one facet. `updates` replace the value of an existing key.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -57,51 +52,150 @@ impl<K: Ord + Clone, V: Clone> FacetPlan<K, V> {
     }
 }
 
-/// One plan for the whole host, applied by `HostNetwork::apply`.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct HostPlan {
-    pub nft: FacetPlan<NftKey, NftValue>,
-    pub addresses: FacetPlan<AddrKey, AddrValue>,
-    pub routes: FacetPlan<RouteKey, RouteValue>,
-    pub ipvs: FacetPlan<IpvsKey, IpvsValue>,
-    pub bgp: FacetPlan<OriginatedRoute, RouteAttrs>,
+/// Creates, updates and deletes of one facet's plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpCounts {
+    pub creates: usize,
+    pub updates: usize,
+    pub deletes: usize,
 }
 
 impl HostPlan {
     pub fn is_empty(&self) -> bool {
-        self.nft.is_empty()
-            && self.addresses.is_empty()
-            && self.routes.is_empty()
-            && self.ipvs.is_empty()
-            && self.bgp.is_empty()
+        self.facets_changed().is_empty()
+    }
+
+    /// The names of the facets this plan changes.
+    pub fn facets_changed(&self) -> Vec<&'static str> {
+        self.counts()
+            .into_iter()
+            .filter(|(_, c)| *c != OpCounts::default())
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Operations per facet, every facet listed.
+    pub fn counts(&self) -> Vec<(&'static str, OpCounts)> {
+        struct Count<'a>(&'a HostPlan, Vec<(&'static str, OpCounts)>);
+        impl FacetVisitor for Count<'_> {
+            fn visit<F: Facet>(&mut self) {
+                let p = F::part(self.0);
+                let counts = OpCounts {
+                    creates: p.creates.len(),
+                    updates: p.updates.len(),
+                    deletes: p.deletes.len(),
+                };
+                self.1.push((F::NAME, counts));
+            }
+        }
+        let mut count = Count(self, Vec::new());
+        for_each_facet(&mut count);
+        count.1
+    }
+
+    /// Operations over every facet.
+    pub fn total(&self) -> OpCounts {
+        self.counts()
+            .into_iter()
+            .fold(OpCounts::default(), |a, (_, c)| OpCounts {
+                creates: a.creates + c.creates,
+                updates: a.updates + c.updates,
+                deletes: a.deletes + c.deletes,
+            })
     }
 
     /// Total number of deletes over every facet.
     pub fn delete_count(&self) -> usize {
-        self.nft.deletes.len()
-            + self.addresses.deletes.len()
-            + self.routes.deletes.len()
-            + self.ipvs.deletes.len()
-            + self.bgp.deletes.len()
+        self.total().deletes
     }
 
     /// Drops every delete (used before the sources are synced: never sweep
     /// from an incomplete view).
     pub fn without_deletes(mut self) -> HostPlan {
-        self.nft.deletes.clear();
-        self.addresses.deletes.clear();
-        self.routes.deletes.clear();
-        self.ipvs.deletes.clear();
-        self.bgp.deletes.clear();
+        struct Clear<'a>(&'a mut HostPlan);
+        impl FacetVisitor for Clear<'_> {
+            fn visit<F: Facet>(&mut self) {
+                F::part_mut(self.0).deletes.clear();
+            }
+        }
+        for_each_facet(&mut Clear(&mut self));
         self
     }
 
     /// Applies every facet of this plan to a snapshot (the mirror, or a fake kernel).
     pub fn apply_to(&self, snap: &mut HostSnapshot) {
-        self.nft.apply_to(&mut snap.nft);
-        self.addresses.apply_to(&mut snap.addresses);
-        self.routes.apply_to(&mut snap.routes);
-        self.ipvs.apply_to(&mut snap.ipvs);
-        self.bgp.apply_to(&mut snap.bgp);
+        struct Apply<'a>(&'a HostPlan, &'a mut HostSnapshot);
+        impl FacetVisitor for Apply<'_> {
+            fn visit<F: Facet>(&mut self) {
+                F::part(self.0).apply_to(F::part_mut(self.1));
+            }
+        }
+        for_each_facet(&mut Apply(self, snap));
+    }
+}
+
+impl HostSnapshot {
+    /// Artifacts per facet, every facet listed.
+    pub fn sizes(&self) -> Vec<(&'static str, usize)> {
+        struct Sizes<'a>(&'a HostSnapshot, Vec<(&'static str, usize)>);
+        impl FacetVisitor for Sizes<'_> {
+            fn visit<F: Facet>(&mut self) {
+                self.1.push((F::NAME, F::part(self.0).len()));
+            }
+        }
+        let mut sizes = Sizes(self, Vec::new());
+        for_each_facet(&mut sizes);
+        sizes.1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::nft::{Family, NftKey, NftValue};
+    use crate::host::route::{RouteKey, RouteValue};
+
+    fn plan() -> HostPlan {
+        let mut plan = HostPlan::default();
+        plan.nft
+            .creates
+            .insert(NftKey::Table(Family::Ip), NftValue::Table);
+        plan.routes.deletes.insert(RouteKey {
+            table: 254,
+            dst: "10.0.0.0/8".parse().unwrap(),
+        });
+        plan
+    }
+
+    #[test]
+    fn counts_cover_every_facet() {
+        assert!(HostPlan::default().is_empty());
+        let plan = plan();
+        assert!(!plan.is_empty());
+        assert_eq!(plan.facets_changed(), ["nftables", "routes"]);
+        assert_eq!(
+            plan.total(),
+            OpCounts {
+                creates: 1,
+                updates: 0,
+                deletes: 1
+            }
+        );
+        assert_eq!(plan.clone().without_deletes().delete_count(), 0);
+    }
+
+    #[test]
+    fn applying_reaches_every_facet() {
+        let mut snap = HostSnapshot::default();
+        snap.routes.insert(
+            RouteKey {
+                table: 254,
+                dst: "10.0.0.0/8".parse().unwrap(),
+            },
+            RouteValue { next_hops: vec![] },
+        );
+        plan().apply_to(&mut snap);
+        assert_eq!(snap.sizes()[0], ("nftables", 1));
+        assert!(snap.routes.is_empty());
     }
 }

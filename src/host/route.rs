@@ -20,3 +20,9 @@ pub struct RouteKey {
 pub struct RouteValue {
     pub next_hops: Vec<IpAddr>,
 }
+
+impl std::fmt::Display for RouteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "route {} table {}", self.dst, self.table)
+    }
+}

@@ -2,6 +2,7 @@
 //! diff, and the reconcile loop that drives a `HostNetwork`.
 
 pub mod context;
+pub mod facet_steps;
 pub mod mark_sweep;
 pub mod nft_names;
 pub mod nft_service;
@@ -11,6 +12,7 @@ pub mod reconciler;
 pub mod report;
 pub mod run_loop;
 pub mod schedule;
+pub mod service_plan;
 
 pub use context::ProxyContext;
 pub use reconciler::{Reconciler, SyncError, SyncKind, SyncReport};

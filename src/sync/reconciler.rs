@@ -1,18 +1,19 @@
 //! The reconciler: plans every service (full) or only changed ones
 //! (incremental) against the host's state, sweeps what is no longer wanted,
-//! and applies the result in one `HostNetwork::apply` per sync.
+//! and applies the result in one `HostNetwork::apply` per sync. Every facet
+//! goes through the same steps (`facet_steps`): a service's planner returns
+//! its artifacts for all facets at once.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::ProxyContext;
-use super::mark_sweep::sweep_unmarked;
-use super::nft_service::plan_service;
-use super::nft_skeleton::plan_skeleton;
-use super::ownership::{Owner, Ownership};
+use super::facet_steps::Planning;
+use super::ownership::{Owner, Ownerships};
 pub use super::report::SyncReport;
-use crate::host::nft::{Family, NftKey, NftValue};
-use crate::host::{FacetPlan, HostError, HostNetwork, HostPlan, HostSnapshot};
+use super::service_plan::{ServiceArtifacts, plan_service, plan_skeleton};
+use crate::host::{HostError, HostNetwork, HostPlan, HostSnapshot};
 use crate::model::config::ProxyConfig;
 use crate::model::projection::{Projection, project_service};
 use crate::model::{ClusterView, NodeInfo, ObjectKey};
@@ -39,7 +40,7 @@ pub enum SyncError {
 
 /// What a service wants this sync.
 enum Wanted {
-    Artifacts(BTreeMap<NftKey, NftValue>),
+    Artifacts(ServiceArtifacts),
     /// The service could not be projected: keep what it had.
     KeepPrevious,
 }
@@ -58,29 +59,26 @@ pub struct PlannedSync {
     pub plan: HostPlan,
     pub report: SyncReport,
     /// Full sync: all ownership; incremental: the planned owners only.
-    ownership: Ownership,
+    ownership: Ownerships,
     context: ProxyContext,
 }
 
 impl PlannedSync {
-    /// Wraps a facet plan; never sweeps from an incomplete view.
+    /// Wraps a plan; never sweeps from an incomplete view.
     fn new(
-        mut nft: FacetPlan<NftKey, NftValue>,
+        mut plan: HostPlan,
         view: &ClusterView,
         mut report: SyncReport,
-        ownership: Ownership,
+        ownership: Ownerships,
         context: ProxyContext,
     ) -> PlannedSync {
         if !view.synced {
-            report.deletes_withheld = nft.deletes.len();
-            nft.deletes.clear();
+            report.deletes_withheld = plan.delete_count();
+            plan = plan.without_deletes();
         }
-        report.count(&nft);
+        report.count(&plan);
         PlannedSync {
-            plan: HostPlan {
-                nft,
-                ..HostPlan::default()
-            },
+            plan,
             report,
             ownership,
             context,
@@ -92,8 +90,8 @@ impl PlannedSync {
 pub struct Reconciler<H> {
     host: H,
     settings: ReconcilerSettings,
-    /// Who had which artifact at the last successful sync.
-    ownership: Ownership,
+    /// Who had which artifact at the last successful sync, per facet.
+    ownership: Ownerships,
     /// The context the owned artifacts were planned with.
     context: Option<ProxyContext>,
     /// A full sync is due (start, failed apply, context change, first synced view).
@@ -107,7 +105,7 @@ impl<H: HostNetwork> Reconciler<H> {
         Reconciler {
             host,
             settings,
-            ownership: Ownership::default(),
+            ownership: Ownerships::default(),
             context: None,
             needs_full: true,
             swept_once: false,
@@ -151,11 +149,12 @@ impl<H: HostNetwork> Reconciler<H> {
 
     /// Artifacts owned as of the last successful sync, per facet.
     pub fn owned_artifacts(&self) -> BTreeMap<String, usize> {
-        BTreeMap::from([("nftables".to_string(), self.ownership.len())])
+        self.ownership.counts()
     }
 
     /// One sync: full when asked or due, else incremental over `dirty`.
-    /// Exactly one `apply` when there is anything to change.
+    /// Exactly one `apply` when there is anything to change. A facet that
+    /// fails, or refuses some artifacts, makes the next sync a full one.
     pub fn sync(
         &mut self,
         view: &ClusterView,
@@ -181,15 +180,27 @@ impl<H: HostNetwork> Reconciler<H> {
         planned.report.snapshot_time = snapshot_time;
         planned.report.plan_time = started.elapsed() - snapshot_time;
         let applying = Instant::now();
-        if !planned.plan.is_empty()
-            && let Err(e) = self.host.apply(&planned.plan)
-        {
-            self.needs_full = true;
-            return Err(SyncError::Apply(e));
+        if !planned.plan.is_empty() {
+            match self.host.apply(&planned.plan) {
+                Ok(applied) => planned.report.refused(applied.refused),
+                Err(e) => {
+                    self.needs_full = true;
+                    return Err(SyncError::Apply(e));
+                }
+            }
         }
         planned.report.apply_time = applying.elapsed();
-        Ok(self.commit(planned, view.synced, full))
+        self.after_apply(&planned);
+        let refused = !planned.report.refused.is_empty();
+        let report = self.commit(planned, view.synced, full);
+        // What the host refused is retried by the next (full) sync.
+        self.needs_full |= refused;
+        Ok(report)
     }
+
+    /// After a successful apply (the plan is on the host, the ownership not
+    /// yet committed): actions that follow what was applied go here.
+    fn after_apply(&mut self, _planned: &PlannedSync) {}
 
     /// Records the ownership a successfully applied plan established.
     fn commit(&mut self, planned: PlannedSync, synced: bool, full: bool) -> SyncReport {
@@ -217,51 +228,26 @@ impl<H: HostNetwork> Reconciler<H> {
                 .invalid_annotations
                 .extend(NodeInfo::from_node(node).1);
         }
-        let mut nft = FacetPlan::default();
-        let mut ownership = Ownership::default();
-        for family in Family::ALL {
-            let skeleton = plan_skeleton(&context, family);
-            ownership.claim_and_mark(
-                Owner::Skeleton,
-                skeleton,
-                None,
-                &current.nft,
-                &mut nft,
-                &mut report,
-            );
-        }
+        let mut plan = HostPlan::default();
+        let mut ownership = Ownerships::default();
+        let mut planning = Planning {
+            current,
+            plan: &mut plan,
+            ownership: &mut ownership,
+            report: &mut report,
+        };
+        planning.claim(&Arc::new(Owner::Skeleton), plan_skeleton(&context), None);
         for key in view.services.keys() {
-            report.services_planned += 1;
-            let owner = Owner::Service(key.clone());
-            match self.wanted(view, key, &context, &mut report) {
-                Wanted::Artifacts(artifacts) => {
-                    ownership.claim_and_mark(
-                        owner,
-                        artifacts,
-                        None,
-                        &current.nft,
-                        &mut nft,
-                        &mut report,
-                    );
-                }
-                Wanted::KeepPrevious => {
-                    // Keep what it had, as it is in the kernel now.
-                    let previous = self.ownership.keys_of(&owner);
-                    let kept = previous
-                        .into_iter()
-                        .flatten()
-                        .filter(|k| current.nft.contains_key(*k));
-                    ownership.keep(owner, kept.cloned());
-                }
+            planning.report.services_planned += 1;
+            let owner = Arc::new(Owner::Service(key.clone()));
+            match self.wanted(view, key, &context, planning.report) {
+                Wanted::Artifacts(artifacts) => planning.claim(&owner, artifacts, None),
+                // Keep what it had, as it is on the host now.
+                Wanted::KeepPrevious => planning.keep(&owner, &self.ownership, true),
             }
         }
-        sweep_unmarked(
-            current.nft.keys(),
-            &current.nft,
-            |k| ownership.owner_of(k).is_some(),
-            &mut nft,
-        );
-        PlannedSync::new(nft, view, report, ownership, context)
+        planning.sweep_unowned();
+        PlannedSync::new(plan, view, report, ownership, context)
     }
 
     /// Plans only `dirty` services against `current` (the mirror). Their
@@ -274,32 +260,29 @@ impl<H: HostNetwork> Reconciler<H> {
     ) -> PlannedSync {
         let context = self.context(view);
         let mut report = SyncReport::new(SyncKind::Incremental);
-        let mut nft = FacetPlan::default();
-        let mut planned = Ownership::default();
-        let empty = BTreeSet::new();
+        let mut plan = HostPlan::default();
+        let mut planned = Ownerships::default();
+        let mut planning = Planning {
+            current,
+            plan: &mut plan,
+            ownership: &mut planned,
+            report: &mut report,
+        };
         for key in dirty {
-            report.services_planned += 1;
-            let owner = Owner::Service(key.clone());
-            let Wanted::Artifacts(artifacts) = self.wanted(view, key, &context, &mut report) else {
+            planning.report.services_planned += 1;
+            let owner = Arc::new(Owner::Service(key.clone()));
+            let Wanted::Artifacts(artifacts) = self.wanted(view, key, &context, planning.report)
+            else {
                 continue;
             };
-            let previous = self.ownership.keys_of(&owner).unwrap_or(&empty);
-            let wanted: BTreeSet<NftKey> = artifacts.keys().cloned().collect();
-            sweep_unmarked(previous, &current.nft, |k| wanted.contains(k), &mut nft);
-            planned.claim_and_mark(
-                owner.clone(),
-                artifacts,
-                Some(&self.ownership),
-                &current.nft,
-                &mut nft,
-                &mut report,
-            );
+            planning.sweep_unwanted(&owner, &self.ownership, &artifacts);
+            planning.claim(&owner, artifacts, Some(&self.ownership));
             if !view.synced {
                 // Deletes are withheld: keep owning what stays behind.
-                planned.keep(owner, previous.iter().cloned());
+                planning.keep(&owner, &self.ownership, false);
             }
         }
-        PlannedSync::new(nft, view, report, planned, context)
+        PlannedSync::new(plan, view, report, planned, context)
     }
 
     fn wanted(
@@ -310,7 +293,7 @@ impl<H: HostNetwork> Reconciler<H> {
         report: &mut SyncReport,
     ) -> Wanted {
         let Some(svc) = view.services.get(key) else {
-            return Wanted::Artifacts(BTreeMap::new());
+            return Wanted::Artifacts(ServiceArtifacts::default());
         };
         let (projected, warnings) = project_service(
             svc,
@@ -321,7 +304,7 @@ impl<H: HostNetwork> Reconciler<H> {
         report.invalid_annotations.extend(warnings);
         match projected {
             Ok(Projection::Service(s)) => Wanted::Artifacts(plan_service(&s, context)),
-            Ok(Projection::Skipped(_)) => Wanted::Artifacts(BTreeMap::new()),
+            Ok(Projection::Skipped(_)) => Wanted::Artifacts(ServiceArtifacts::default()),
             Err(e) => {
                 report.invalid_services.push(e);
                 Wanted::KeepPrevious

@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use super::*;
-use crate::host::nft::{Chain, ElementKey, Rule, Stmt, Verdict};
-use crate::host::{FakeHost, MockHostNetwork};
+use crate::host::nft::{Chain, ElementKey, Family, NftKey, NftValue, Rule, Stmt, Verdict};
+use crate::host::{Applied, FakeHost, MockHostNetwork};
 use crate::model::fixtures::{node, service, slice};
 
 fn settings() -> ReconcilerSettings {
@@ -339,7 +339,9 @@ fn mock_one_apply_per_sync() {
     host.expect_snapshot()
         .times(1)
         .returning(|| Ok(HostSnapshot::default()));
-    host.expect_apply().times(1).returning(|_| Ok(()));
+    host.expect_apply()
+        .times(1)
+        .returning(|_| Ok(Applied::default()));
     let mut r = Reconciler::new(host, settings());
     r.sync(&view(), &BTreeSet::new(), false).unwrap();
 }
@@ -358,7 +360,7 @@ fn mock_no_deletes_before_the_source_is_ready() {
     host.expect_apply()
         .times(1)
         .withf(|plan| plan.delete_count() == 0 && !plan.nft.creates.is_empty())
-        .returning(|_| Ok(()));
+        .returning(|_| Ok(Applied::default()));
     let mut r = Reconciler::new(host, settings());
     let mut partial = view();
     partial.synced = false;
@@ -385,7 +387,7 @@ fn mock_failed_apply_forces_a_full_sync() {
     host.expect_apply()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(()));
+        .returning(|_| Ok(Applied::default()));
     host.expect_mirror().never();
     let mut r = Reconciler::new(host, settings());
     assert!(r.sync(&view(), &BTreeSet::new(), false).is_err());

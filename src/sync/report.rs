@@ -1,14 +1,23 @@
 //! `SyncReport`: what one sync did, for logs, `kroute plan` and metrics.
 
-use crate::host::FacetPlan;
+use std::fmt::Display;
 use std::time::Duration;
 
-use crate::host::nft::{NftKey, NftValue};
+use crate::host::{HostPlan, Refused};
 use crate::model::ObjectKey;
 use crate::model::annotations::InvalidAnnotation;
 use crate::model::projection::ProjectionError;
 
 use super::SyncKind;
+
+/// An artifact the host refused to apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotApplied {
+    /// The facet's name.
+    pub facet: &'static str,
+    /// The host's error, naming the artifact.
+    pub message: String,
+}
 
 /// Outcome of one sync (or one plan).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +34,9 @@ pub struct SyncReport {
     pub invalid_services: Vec<ProjectionError>,
     /// Artifacts two services both wanted; the first (by name) keeps it.
     pub conflicts: Vec<String>,
+    /// Artifacts the host refused (the rest was applied); the next sync is
+    /// a full one and retries them.
+    pub refused: Vec<NotApplied>,
     /// Time spent reading the host (full syncs), planning, and applying.
     pub snapshot_time: Duration,
     pub plan_time: Duration,
@@ -43,19 +55,28 @@ impl SyncReport {
             invalid_annotations: Vec::new(),
             invalid_services: Vec::new(),
             conflicts: Vec::new(),
+            refused: Vec::new(),
             snapshot_time: Duration::ZERO,
             plan_time: Duration::ZERO,
             apply_time: Duration::ZERO,
         }
     }
 
-    pub(super) fn count(&mut self, plan: &FacetPlan<NftKey, NftValue>) {
-        self.creates += plan.creates.len();
-        self.updates += plan.updates.len();
-        self.deletes += plan.deletes.len();
+    pub(super) fn count(&mut self, plan: &HostPlan) {
+        let total = plan.total();
+        self.creates += total.creates;
+        self.updates += total.updates;
+        self.deletes += total.deletes;
     }
 
-    pub(super) fn conflict(&mut self, service: &ObjectKey, key: &NftKey) {
+    pub(super) fn refused(&mut self, refused: Vec<Refused>) {
+        self.refused.extend(refused.into_iter().map(|r| NotApplied {
+            facet: r.facet,
+            message: r.error.to_string(),
+        }));
+    }
+
+    pub(super) fn conflict(&mut self, service: &ObjectKey, key: &impl Display) {
         self.conflicts.push(format!(
             "Service {service}: {key} is already used by another service"
         ));
@@ -76,6 +97,14 @@ impl SyncReport {
         }
         for c in &self.conflicts {
             tracing::warn!(reason = "Conflict", "{c}");
+        }
+        for r in &self.refused {
+            tracing::error!(
+                reason = "NotApplied",
+                facet = r.facet,
+                "{}; retried at the next full sync",
+                r.message
+            );
         }
         tracing::info!(
             kind = ?self.kind,

@@ -6,8 +6,9 @@ use super::nft_exec::{NftRunner, delete_tables_script};
 use super::nft_read::parse_table;
 use super::nft_script::render;
 use super::nft_txn::{self, TxnInput};
+use crate::host::facet::{Facet, NftFacet};
 use crate::host::nft::{Family, NftKey, NftValue};
-use crate::host::{HostError, HostNetwork, HostPlan, HostSnapshot};
+use crate::host::{Applied, HostError, HostNetwork, HostPlan, HostSnapshot};
 
 /// How long a chain flushed for a deferred delete stays before it is deleted.
 const DEFERRED_DELETE_DELAY: Duration = Duration::from_secs(1);
@@ -152,17 +153,17 @@ impl HostNetwork for LinuxHost {
         &self.mirror
     }
 
-    fn apply(&mut self, plan: &HostPlan) -> Result<(), HostError> {
-        let unsupported = [
-            ("addresses", plan.addresses.is_empty()),
-            ("routes", plan.routes.is_empty()),
-            ("ipvs", plan.ipvs.is_empty()),
-            ("bgp", plan.bgp.is_empty()),
-        ];
-        if let Some((facet, _)) = unsupported.iter().find(|(_, empty)| !empty) {
+    fn apply(&mut self, plan: &HostPlan) -> Result<Applied, HostError> {
+        let supported = [NftFacet::NAME];
+        if let Some(facet) = plan
+            .facets_changed()
+            .into_iter()
+            .find(|f| !supported.contains(f))
+        {
             return Err(HostError::Unsupported { facet });
         }
-        self.apply_nft(plan)
+        self.apply_nft(plan)?;
+        Ok(Applied::default())
     }
 }
 

@@ -1,0 +1,29 @@
+//! What one service (or the fixed skeleton) wants on the host: its artifacts
+//! for every facet at once, one `key → value` map per facet. Each facet's
+//! planner fills its own map; the reconciler treats them all alike.
+
+use super::ProxyContext;
+use super::nft_service;
+use super::nft_skeleton;
+use crate::host::facet::{Facets, Maps};
+use crate::model::{Family, KubeRouterService};
+
+/// A service's (or the skeleton's) desired artifacts, per facet.
+pub type ServiceArtifacts = Facets<Maps>;
+
+/// Desired artifacts of one service, every facet.
+pub fn plan_service(svc: &KubeRouterService, ctx: &ProxyContext) -> ServiceArtifacts {
+    ServiceArtifacts {
+        nft: nft_service::plan_service(svc, ctx),
+        ..ServiceArtifacts::default()
+    }
+}
+
+/// Desired artifacts of the fixed part of the host (both `kroute` tables).
+pub fn plan_skeleton(ctx: &ProxyContext) -> ServiceArtifacts {
+    let mut out = ServiceArtifacts::default();
+    for family in Family::ALL {
+        out.nft.extend(nft_skeleton::plan_skeleton(ctx, family));
+    }
+    out
+}
