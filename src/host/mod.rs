@@ -4,6 +4,7 @@
 
 pub mod addr;
 pub mod bgp;
+pub mod conntrack;
 pub mod facet;
 pub mod fake;
 pub mod ipvs;

@@ -3,7 +3,7 @@
 //! this node's endpoints, decided independently), topology hints.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::NodeInfo;
 
@@ -48,6 +48,10 @@ pub struct PortEndpoints {
     pub local_is_fallback: bool,
     /// This node has at least one *ready* local endpoint (health check node port).
     pub local_ready: usize,
+    /// Every serving endpoint (ready or terminating, any node, any zone),
+    /// sorted: the backends an existing UDP flow may stay on (kube-proxy's
+    /// conntrack cleanup ignores traffic policies and topology).
+    pub serving: Vec<SocketAddr>,
 }
 
 impl PortEndpoints {
@@ -63,6 +67,11 @@ impl PortEndpoints {
         };
         let (local, local_is_fallback) = pick(endpoints.iter().filter(|e| e.is_local));
         let local_ready = endpoints.iter().filter(|e| e.is_local && e.ready).count();
+        let serving = endpoints
+            .iter()
+            .filter(|e| e.serving)
+            .map(|e| SocketAddr::new(e.ip, e.port))
+            .collect();
         PortEndpoints {
             cluster,
             cluster_is_fallback,
@@ -70,6 +79,7 @@ impl PortEndpoints {
             local,
             local_is_fallback,
             local_ready,
+            serving,
         }
     }
 }
@@ -237,6 +247,27 @@ mod tests {
         b.hint_nodes = Some(vec!["node-b".into()]);
         let got = PortEndpoints::categorize(vec![a, b], &node("z1"));
         assert_eq!(ips(&got.cluster), ["10.0.0.1"]);
+    }
+
+    #[test]
+    fn serving_lists_every_serving_endpoint_whatever_the_sets() {
+        let mut far = ep("10.0.0.1", true, true, false, false);
+        far.hint_zones = Some(vec!["z2".into()]);
+        let mut near = ep("10.0.0.2", true, true, false, false);
+        near.hint_zones = Some(vec!["z1".into()]);
+        let got = PortEndpoints::categorize(
+            vec![
+                far,
+                near,
+                ep("10.0.0.3", false, true, true, false),
+                ep("10.0.0.4", false, false, true, false),
+                ep("10.0.0.5", false, false, false, true),
+            ],
+            &node("z1"),
+        );
+        assert_eq!(ips(&got.cluster), ["10.0.0.2"], "topology narrowed the set");
+        let serving: Vec<String> = got.serving.iter().map(|a| a.to_string()).collect();
+        assert_eq!(serving, ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Sync: pure planning (desired artifacts per service), the mark-and-sweep
 //! diff, and the reconcile loop that drives a `HostNetwork`.
 
+pub mod conntrack;
 pub mod context;
 pub mod facet_steps;
 pub mod mark_sweep;

@@ -6,6 +6,8 @@
 //! `kroute cleanup`, with `kube_proxy` for kube-proxy's leftovers.
 
 pub mod cleanup;
+pub mod conntrack;
+pub mod conntrack_msg;
 pub mod kube_proxy;
 pub mod nft_exec;
 pub mod nft_read;
