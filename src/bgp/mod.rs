@@ -1,5 +1,18 @@
-//! BGP: the speaker comes in a later issue. The facet's types, what the
-//! planner hands to the speaker's local RIB, are host types (`host::bgp`);
-//! they are re-exported here for the speaker.
+//! BGP: kroute's embedded speaker, sans-IO. The wire format is netgauze's
+//! (`codec`, `attrs`, `update_decode` for RFC 7606); the session state
+//! machine (`fsm`, `fsm_collision`, `open`, `backoff`) is ours and pure.
+//! The facet's types, what the planner hands to the speaker's local RIB,
+//! are host types (`host::bgp`); they are re-exported here for the speaker.
 
 pub use crate::host::bgp::{OriginatedRoute, RouteAttrs};
+
+pub mod attrs;
+pub mod backoff;
+pub mod codec;
+pub mod fsm;
+mod fsm_collision;
+mod fsm_event;
+#[cfg(test)]
+mod fsm_test_util;
+pub mod open;
+pub mod update_decode;
