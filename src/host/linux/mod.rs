@@ -1,8 +1,9 @@
 //! The Linux host: nftables through `nft -f -` (other facets in later issues).
 //!
 //! `nft_txn` orders a plan into one transaction, `nft_script` encodes it as
-//! text, `nft_exec` runs `nft`, `nft_read` parses its JSON listing back, and
-//! `LinuxHost` ties them to the `HostNetwork` trait. `cleanup` is
+//! text, `nft_exec` runs `nft`, `nft_read` parses its JSON listing back
+//! (`nft_rules_read` the rules too, for `kroute plan`), and `LinuxHost` ties
+//! them to the `HostNetwork` trait. `cleanup` is
 //! `kroute cleanup`, with `kube_proxy` for kube-proxy's leftovers.
 
 pub mod cleanup;
@@ -11,6 +12,7 @@ pub mod conntrack_msg;
 pub mod kube_proxy;
 pub mod nft_exec;
 pub mod nft_read;
+pub mod nft_rules_read;
 pub mod nft_script;
 pub mod nft_txn;
 

@@ -254,7 +254,7 @@ fn prefix(p: &Value) -> Option<IpNet> {
     IpNet::new(addr, len).ok()
 }
 
-fn proto(v: &Value) -> Option<Proto> {
+pub(super) fn proto(v: &Value) -> Option<Proto> {
     match v {
         Value::String(s) => Proto::parse(s),
         Value::Number(n) => Proto::parse(&n.to_string()),
@@ -298,7 +298,7 @@ fn nft_text(value: &Value) -> String {
 
 /// A verdict-map element's data; `None` for data that is not a verdict kroute
 /// writes (`continue`, an address in a non-verdict map).
-fn verdict(data: &Value) -> Option<Verdict> {
+pub(super) fn verdict(data: &Value) -> Option<Verdict> {
     let (name, arg) = data.as_object()?.iter().next()?;
     let target = || arg.get("target").and_then(Value::as_str).map(String::from);
     match name.as_str() {
