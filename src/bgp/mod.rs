@@ -1,6 +1,7 @@
 //! BGP: kroute's embedded speaker, sans-IO. The wire format is netgauze's
 //! (`codec`, `attrs`, `update_decode` for RFC 7606); the session state
-//! machine (`fsm`, `fsm_collision`, `open`, `backoff`) is ours and pure.
+//! machine (`fsm`, `fsm_collision`, `open`, `backoff`) and the Adj-RIB-Out
+//! with UPDATE packing (`rib`, `pack`) are ours and pure.
 //! The facet's types, what the planner hands to the speaker's local RIB,
 //! are host types (`host::bgp`); they are re-exported here for the speaker.
 
@@ -15,4 +16,6 @@ mod fsm_event;
 #[cfg(test)]
 mod fsm_test_util;
 pub mod open;
+pub mod pack;
+pub mod rib;
 pub mod update_decode;
