@@ -1,7 +1,9 @@
 //! `FakeHost`: an in-memory kernel with fault injection, the main test double.
 
+use super::conntrack::{ConntrackFlush, ConntrackReport, UdpFlow};
 use super::plan::{HostPlan, HostSnapshot};
 use super::{Applied, HostError, HostNetwork};
+use crate::model::Family;
 
 /// A stateful fake host. `kernel` is what a real kernel would hold; the mirror
 /// is what kroute last committed. Tests may edit `kernel` directly to simulate
@@ -19,6 +21,12 @@ pub struct FakeHost {
     pub fail_next_applies: usize,
     /// The next N snapshots fail, counted down.
     pub fail_next_snapshots: usize,
+    /// The simulated UDP conntrack table (both families).
+    pub conntrack: Vec<UdpFlow>,
+    /// Every flush asked for, successful or not, in order.
+    pub conntrack_flushes: Vec<ConntrackFlush>,
+    /// The next N conntrack flushes fail (and delete nothing), counted down.
+    pub fail_next_conntrack: usize,
 }
 
 impl FakeHost {
@@ -56,5 +64,27 @@ impl HostNetwork for FakeHost {
         plan.apply_to(&mut self.kernel);
         plan.apply_to(&mut self.mirror);
         Ok(Applied::default())
+    }
+
+    fn flush_conntrack(&mut self, flush: &ConntrackFlush) -> Result<ConntrackReport, HostError> {
+        self.conntrack_flushes.push(flush.clone());
+        if self.fail_next_conntrack > 0 {
+            self.fail_next_conntrack -= 1;
+            return Err(HostError::Injected("conntrack".into()));
+        }
+        let mut report = ConntrackReport::default();
+        for family in flush.families() {
+            let matcher = flush.matcher(family);
+            let of_family = |f: &UdpFlow| Family::of(&f.orig_dst.ip()) == family;
+            report.listed.insert(
+                family,
+                self.conntrack.iter().filter(|f| of_family(f)).count(),
+            );
+            let before = self.conntrack.len();
+            self.conntrack
+                .retain(|f| !(of_family(f) && matcher.is_stale(f)));
+            report.deleted += before - self.conntrack.len();
+        }
+        Ok(report)
     }
 }

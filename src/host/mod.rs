@@ -45,6 +45,9 @@ pub enum HostError {
     /// Failure injected by a test double.
     #[error("injected failure: {0}")]
     Injected(String),
+    /// Reading or cleaning the conntrack table failed (ctnetlink).
+    #[error("conntrack cleanup failed: {message}")]
+    Conntrack { message: String },
 }
 
 /// The host as the reconcile loop sees it. Synchronous on purpose: every
@@ -65,6 +68,18 @@ pub trait HostNetwork {
     /// `Ok` with artifacts in [`Applied::refused`]: those alone were not
     /// applied (nor mirrored). Either way the caller must do a full sync.
     fn apply(&mut self, plan: &HostPlan) -> Result<Applied, HostError>;
+
+    /// Deletes the UDP conntrack entries `flush` finds stale (called after
+    /// an applied sync; see `sync::conntrack`). A failure changes nothing
+    /// else: the caller logs it and retries at its next sync. The default
+    /// is for hosts without a conntrack table: nothing to clean.
+    fn flush_conntrack(
+        &mut self,
+        flush: &conntrack::ConntrackFlush,
+    ) -> Result<conntrack::ConntrackReport, HostError> {
+        let _ = flush;
+        Ok(conntrack::ConntrackReport::default())
+    }
 }
 
 /// What an `apply` that went through could not do.

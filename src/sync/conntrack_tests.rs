@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::host::conntrack::UdpFlow;
-use crate::model::{Family, NodeInfo};
 use crate::model::fixtures::{node, service_from, slice};
 use crate::model::projection::{Projection, project_service};
+use crate::model::{Family, NodeInfo};
 
 fn project(svc: &Service, slices: &[EndpointSlice]) -> KubeRouterService {
     let (node, _) = NodeInfo::from_node(&node("node-a", "192.168.50.1"));

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::ProxyContext;
+use super::conntrack::{ConntrackPlan, ConntrackTracker};
 use super::facet_steps::Planning;
 use super::ownership::{Owner, Ownerships};
 pub use super::report::SyncReport;
@@ -61,6 +62,8 @@ pub struct PlannedSync {
     /// Full sync: all ownership; incremental: the planned owners only.
     ownership: Ownerships,
     context: ProxyContext,
+    /// The UDP services' conntrack filters, recorded once applied.
+    conntrack: ConntrackPlan,
 }
 
 impl PlannedSync {
@@ -71,6 +74,7 @@ impl PlannedSync {
         mut report: SyncReport,
         ownership: Ownerships,
         context: ProxyContext,
+        conntrack: ConntrackPlan,
     ) -> PlannedSync {
         if !view.synced {
             report.deletes_withheld = plan.delete_count();
@@ -82,6 +86,7 @@ impl PlannedSync {
             report,
             ownership,
             context,
+            conntrack,
         }
     }
 }
@@ -98,6 +103,8 @@ pub struct Reconciler<H> {
     needs_full: bool,
     /// A full sync has run with a synced view (deletes were allowed).
     swept_once: bool,
+    /// UDP services' conntrack filters, and whether a cleanup is due.
+    conntrack: ConntrackTracker,
 }
 
 impl<H: HostNetwork> Reconciler<H> {
@@ -109,6 +116,7 @@ impl<H: HostNetwork> Reconciler<H> {
             context: None,
             needs_full: true,
             swept_once: false,
+            conntrack: ConntrackTracker::default(),
         }
     }
 
@@ -192,10 +200,36 @@ impl<H: HostNetwork> Reconciler<H> {
         planned.report.apply_time = applying.elapsed();
         self.after_apply(&planned);
         let refused = !planned.report.refused.is_empty();
-        let report = self.commit(planned, view.synced, full);
+        let mut report = self.commit(planned, view.synced, full);
         // What the host refused is retried by the next (full) sync.
         self.needs_full |= refused;
+        // Like a sweep, never from an incomplete view; after a partial
+        // apply, the full sync that follows cleans.
+        if view.synced && !refused {
+            self.clean_conntrack(&mut report);
+        }
         Ok(report)
+    }
+
+    /// Deletes stale UDP conntrack entries when a UDP service changed since
+    /// the last cleanup. A failure is reported, never fails the sync, and
+    /// the cleanup stays due.
+    fn clean_conntrack(&mut self, report: &mut SyncReport) {
+        if !self.conntrack.due() {
+            return;
+        }
+        let flush = self.conntrack.flush();
+        if flush.is_empty() {
+            self.conntrack.cleaned();
+            return;
+        }
+        match self.host.flush_conntrack(&flush) {
+            Ok(done) => {
+                self.conntrack.cleaned();
+                report.conntrack = Some(done);
+            }
+            Err(e) => report.conntrack_error = Some(e.to_string()),
+        }
     }
 
     /// After a successful apply (the plan is on the host, the ownership not
@@ -212,6 +246,7 @@ impl<H: HostNetwork> Reconciler<H> {
             self.ownership.merge(planned.ownership);
         }
         self.context = Some(planned.context);
+        self.conntrack.commit(planned.conntrack);
         planned.report
     }
 
@@ -230,6 +265,7 @@ impl<H: HostNetwork> Reconciler<H> {
         }
         let mut plan = HostPlan::default();
         let mut ownership = Ownerships::default();
+        let mut conntrack = ConntrackPlan::full();
         let mut planning = Planning {
             current,
             plan: &mut plan,
@@ -240,14 +276,14 @@ impl<H: HostNetwork> Reconciler<H> {
         for key in view.services.keys() {
             planning.report.services_planned += 1;
             let owner = Arc::new(Owner::Service(key.clone()));
-            match self.wanted(view, key, &context, planning.report) {
+            match self.wanted(view, key, &context, planning.report, &mut conntrack) {
                 Wanted::Artifacts(artifacts) => planning.claim(&owner, artifacts, None),
                 // Keep what it had, as it is on the host now.
                 Wanted::KeepPrevious => planning.keep(&owner, &self.ownership, true),
             }
         }
         planning.sweep_unowned();
-        PlannedSync::new(plan, view, report, ownership, context)
+        PlannedSync::new(plan, view, report, ownership, context, conntrack)
     }
 
     /// Plans only `dirty` services against `current` (the mirror). Their
@@ -262,6 +298,7 @@ impl<H: HostNetwork> Reconciler<H> {
         let mut report = SyncReport::new(SyncKind::Incremental);
         let mut plan = HostPlan::default();
         let mut planned = Ownerships::default();
+        let mut conntrack = ConntrackPlan::incremental();
         let mut planning = Planning {
             current,
             plan: &mut plan,
@@ -271,8 +308,8 @@ impl<H: HostNetwork> Reconciler<H> {
         for key in dirty {
             planning.report.services_planned += 1;
             let owner = Arc::new(Owner::Service(key.clone()));
-            let Wanted::Artifacts(artifacts) = self.wanted(view, key, &context, planning.report)
-            else {
+            let wanted = self.wanted(view, key, &context, planning.report, &mut conntrack);
+            let Wanted::Artifacts(artifacts) = wanted else {
                 continue;
             };
             planning.sweep_unwanted(&owner, &self.ownership, &artifacts);
@@ -282,7 +319,7 @@ impl<H: HostNetwork> Reconciler<H> {
                 planning.keep(&owner, &self.ownership, false);
             }
         }
-        PlannedSync::new(plan, view, report, planned, context)
+        PlannedSync::new(plan, view, report, planned, context, conntrack)
     }
 
     fn wanted(
@@ -291,8 +328,10 @@ impl<H: HostNetwork> Reconciler<H> {
         key: &ObjectKey,
         context: &ProxyContext,
         report: &mut SyncReport,
+        conntrack: &mut ConntrackPlan,
     ) -> Wanted {
         let Some(svc) = view.services.get(key) else {
+            conntrack.planned(key, None);
             return Wanted::Artifacts(ServiceArtifacts::default());
         };
         let (projected, warnings) = project_service(
@@ -303,9 +342,16 @@ impl<H: HostNetwork> Reconciler<H> {
         );
         report.invalid_annotations.extend(warnings);
         match projected {
-            Ok(Projection::Service(s)) => Wanted::Artifacts(plan_service(&s, context)),
-            Ok(Projection::Skipped(_)) => Wanted::Artifacts(ServiceArtifacts::default()),
+            Ok(Projection::Service(s)) => {
+                conntrack.planned(key, Some(&s));
+                Wanted::Artifacts(plan_service(&s, context))
+            }
+            Ok(Projection::Skipped(_)) => {
+                conntrack.planned(key, None);
+                Wanted::Artifacts(ServiceArtifacts::default())
+            }
             Err(e) => {
+                conntrack.kept(key);
                 report.invalid_services.push(e);
                 Wanted::KeepPrevious
             }
@@ -316,3 +362,7 @@ impl<H: HostNetwork> Reconciler<H> {
 #[cfg(test)]
 #[path = "reconciler_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "reconciler_conntrack_tests.rs"]
+mod conntrack_tests;

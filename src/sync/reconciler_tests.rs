@@ -7,7 +7,7 @@ use crate::host::nft::{Chain, ElementKey, Family, NftKey, NftValue, Rule, Stmt, 
 use crate::host::{Applied, FakeHost, MockHostNetwork};
 use crate::model::fixtures::{node, service, slice};
 
-fn settings() -> ReconcilerSettings {
+pub(super) fn settings() -> ReconcilerSettings {
     ReconcilerSettings {
         node_name: "node-a".into(),
         proxy: ProxyConfig {

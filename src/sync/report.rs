@@ -3,6 +3,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
+use crate::host::conntrack::ConntrackReport;
 use crate::host::{HostPlan, Refused};
 use crate::model::ObjectKey;
 use crate::model::annotations::InvalidAnnotation;
@@ -37,6 +38,10 @@ pub struct SyncReport {
     /// Artifacts the host refused (the rest was applied); the next sync is
     /// a full one and retries them.
     pub refused: Vec<NotApplied>,
+    /// The UDP conntrack cleanup that followed the apply, when one ran.
+    pub conntrack: Option<ConntrackReport>,
+    /// Why the cleanup failed (the sync still succeeded; retried next sync).
+    pub conntrack_error: Option<String>,
     /// Time spent reading the host (full syncs), planning, and applying.
     pub snapshot_time: Duration,
     pub plan_time: Duration,
@@ -56,6 +61,8 @@ impl SyncReport {
             invalid_services: Vec::new(),
             conflicts: Vec::new(),
             refused: Vec::new(),
+            conntrack: None,
+            conntrack_error: None,
             snapshot_time: Duration::ZERO,
             plan_time: Duration::ZERO,
             apply_time: Duration::ZERO,
@@ -104,6 +111,20 @@ impl SyncReport {
                 facet = r.facet,
                 "{}; retried at the next full sync",
                 r.message
+            );
+        }
+        if let Some(e) = &self.conntrack_error {
+            tracing::warn!(
+                reason = "ConntrackCleanup",
+                "{e}; stale UDP flows stay until the next sync retries"
+            );
+        }
+        if let Some(ct) = self.conntrack.as_ref().filter(|ct| ct.deleted > 0) {
+            tracing::info!(
+                deleted = ct.deleted,
+                already_gone = ct.already_gone,
+                undecodable = ct.undecodable,
+                "stale UDP conntrack entries deleted"
             );
         }
         tracing::info!(

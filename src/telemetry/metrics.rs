@@ -54,6 +54,8 @@ pub struct LoopMetrics {
     apply_failures: Counter,
     swept: Counter,
     invalid_annotations: Counter,
+    conntrack_deleted: Counter,
+    conntrack_failures: Counter,
     artifacts: Family<FacetLabels, Gauge>,
 }
 
@@ -76,6 +78,8 @@ impl LoopMetrics {
             apply_failures: Counter::default(),
             swept: Counter::default(),
             invalid_annotations: Counter::default(),
+            conntrack_deleted: Counter::default(),
+            conntrack_failures: Counter::default(),
             artifacts: Family::default(),
         };
         // Every series exists from the start, at 0 (an empty family is not
@@ -135,6 +139,16 @@ impl LoopMetrics {
             m.invalid_annotations.clone(),
         );
         r.register(
+            "kroute_conntrack_entries_deleted",
+            "Stale UDP conntrack entries deleted after syncs",
+            m.conntrack_deleted.clone(),
+        );
+        r.register(
+            "kroute_conntrack_cleanup_failures",
+            "UDP conntrack cleanups that failed (retried at the next sync)",
+            m.conntrack_failures.clone(),
+        );
+        r.register(
             "kroute_artifacts",
             "Artifacts kroute owns, per facet",
             m.artifacts.clone(),
@@ -175,6 +189,16 @@ impl LoopMetrics {
 
     pub fn invalid_annotations_seen(&self, n: usize) {
         self.invalid_annotations.inc_by(n as u64);
+    }
+
+    /// A UDP conntrack cleanup deleted `deleted` entries.
+    pub fn conntrack_cleaned(&self, deleted: usize) {
+        self.conntrack_deleted.inc_by(deleted as u64);
+    }
+
+    /// A UDP conntrack cleanup failed.
+    pub fn conntrack_failed(&self) {
+        self.conntrack_failures.inc();
     }
 
     /// Sets `kroute_artifacts{facet}` for every facet in `counts`.

@@ -133,6 +133,12 @@ impl Telemetry {
                 record.deletes = report.deletes;
                 record.deletes_withheld = report.deletes_withheld;
                 self.metrics.sync_succeeded(now, report.deletes);
+                if let Some(ct) = &report.conntrack {
+                    self.metrics.conntrack_cleaned(ct.deleted);
+                }
+                if report.conntrack_error.is_some() {
+                    self.metrics.conntrack_failed();
+                }
                 for latency in inner.triggers.take_latencies(now) {
                     self.metrics.network_programmed(latency);
                 }

@@ -406,3 +406,23 @@ fn rfc3339_round_trips() {
     assert_eq!(parse_rfc3339(&rfc3339(at)), Some(at));
     assert!(rfc3339(at).ends_with('Z'));
 }
+
+#[test]
+fn conntrack_cleanups_are_counted() {
+    let tel = Telemetry::new(t(0), PERIOD);
+    let mut cleaned = SyncReport::new(SyncKind::Incremental);
+    cleaned.conntrack = Some(crate::host::conntrack::ConntrackReport {
+        deleted: 3,
+        ..Default::default()
+    });
+    tel.synced(t(1), attempt(&Ok(cleaned), 1));
+    let mut failed = SyncReport::new(SyncKind::Incremental);
+    failed.conntrack_error = Some("conntrack cleanup failed: EPERM".into());
+    tel.synced(t(2), attempt(&Ok(failed), 1));
+    let m = metrics(&tel);
+    assert_eq!(m.value("kroute_conntrack_entries_deleted_total"), Some(3.0));
+    assert_eq!(
+        m.value("kroute_conntrack_cleanup_failures_total"),
+        Some(1.0)
+    );
+}

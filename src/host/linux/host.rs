@@ -2,10 +2,12 @@
 
 use std::time::{Duration, Instant};
 
+use super::conntrack;
 use super::nft_exec::{NftRunner, delete_tables_script};
 use super::nft_read::parse_table;
 use super::nft_script::render;
 use super::nft_txn::{self, TxnInput};
+use crate::host::conntrack::{ConntrackFlush, ConntrackReport};
 use crate::host::facet::{Facet, NftFacet};
 use crate::host::nft::{Family, NftKey, NftValue};
 use crate::host::{Applied, HostError, HostNetwork, HostPlan, HostSnapshot};
@@ -164,6 +166,13 @@ impl HostNetwork for LinuxHost {
         }
         self.apply_nft(plan)?;
         Ok(Applied::default())
+    }
+
+    /// Over ctnetlink, in kroute's network namespace.
+    fn flush_conntrack(&mut self, flush: &ConntrackFlush) -> Result<ConntrackReport, HostError> {
+        conntrack::flush(flush).map_err(|e| HostError::Conntrack {
+            message: e.to_string(),
+        })
     }
 }
 
