@@ -40,11 +40,7 @@ fn base(kind: ChainKind, hook: Hook, priority: i32) -> Option<BaseHook> {
 }
 
 fn set(key: SetKeyType, verdict_map: bool, interval: bool) -> NftValue {
-    NftValue::Set(SetDef {
-        key,
-        verdict_map,
-        interval,
-    })
+    NftValue::Set(SetDef::new(key, verdict_map, interval))
 }
 
 fn goto(chain: &str) -> NftValue {
@@ -54,6 +50,7 @@ fn goto(chain: &str) -> NftValue {
 const SVC: &str = "svc-1a2b3c4d-default/web/tcp/http";
 const EP1: &str = "ep-1a2b3c4d-default/web/tcp/http__10.244.1.5/8080";
 const EP2: &str = "ep-1a2b3c4d-default/web/tcp/http__10.244.2.5/8080";
+const AFFINITY1: &str = "affinity-1a2b3c4d-default/web/tcp/http__10.244.1.5/8080";
 
 /// One family's desired objects: every set shape, every statement, base
 /// chains, a service chain load-balancing to endpoint chains with dnat.
@@ -100,6 +97,10 @@ fn desired_family(family: Family, out: &mut NftMap) {
     out.insert(
         NftKey::set(family, "pod-cidrs"),
         set(SetKeyType::Addr, false, true),
+    );
+    out.insert(
+        NftKey::set(family, AFFINITY1),
+        NftValue::Set(SetDef::dynamic_addrs(10800)),
     );
     let jump = |c: &str| Stmt::Verdict(Verdict::Jump(c.to_string()));
     out.extend([
@@ -177,16 +178,23 @@ fn desired_family(family: Family, out: &mut NftMap) {
         chain(
             SVC,
             None,
-            vec![Rule::new(vec![Stmt::NumgenVmap(vec![
-                Verdict::Goto(EP1.into()),
-                Verdict::Goto(EP2.into()),
-            ])])],
+            vec![
+                Rule::new(vec![
+                    Stmt::Match(Match::SaddrInSet(AFFINITY1.into())),
+                    Stmt::Verdict(Verdict::Goto(EP1.into())),
+                ]),
+                Rule::new(vec![Stmt::NumgenVmap(vec![
+                    Verdict::Goto(EP1.into()),
+                    Verdict::Goto(EP2.into()),
+                ])]),
+            ],
         ),
         chain(
             EP1,
             None,
             vec![
                 Rule::mark_if_saddr(ep1.ip(), "mark-for-masquerade"),
+                Rule::new(vec![Stmt::UpdateSaddrSet(AFFINITY1.into())]),
                 Rule::dnat(Proto::Tcp, ep1),
             ],
         ),
@@ -324,6 +332,9 @@ fn every_kind_of_object_reads_back_equal_to_the_mirror() {
         "masquerade fully-random",
         "ip6 saddr != fd00:244::/64",
         "type nat hook output priority -100",
+        "flags dynamic,timeout",
+        "update @affinity-1a2b3c4d-default/web/tcp/http__10.244.1.5/8080 { ip6 saddr }",
+        "ip saddr @affinity-1a2b3c4d-default/web/tcp/http__10.244.1.5/8080 goto ep-",
     ] {
         assert!(listing.contains(needle), "{needle} missing from\n{listing}");
     }
@@ -446,6 +457,64 @@ fn hand_made_changes_show_up_and_are_swept() {
     host.apply(&plan).unwrap();
     assert_eq!(host.snapshot().unwrap().nft, want);
     assert!(!ruleset(&ns).contains("counter"));
+}
+
+#[test]
+fn the_kernels_elements_of_an_affinity_set_are_neither_read_back_nor_swept() {
+    if !support::kernel_tier_available(&["nft", "ip"]) {
+        return;
+    }
+    let (ns, mut host) = programmed("nft-affinity");
+    // What `update @set { ip saddr }` does when a client connects.
+    nft(
+        &ns,
+        &format!("add element ip kroute {AFFINITY1} {{ 192.0.2.7 }}"),
+    );
+    nft(
+        &ns,
+        &format!("add element ip6 kroute {AFFINITY1} {{ 2001:db8::7 }}"),
+    );
+    let snap = host.snapshot().unwrap().nft;
+    assert_eq!(snap, desired(), "a full sync sees nothing to do");
+    assert!(diff(&snap, &desired()).is_empty());
+    let listing = ruleset(&ns);
+    for needle in ["192.0.2.7", "2001:db8::7"] {
+        assert!(listing.contains(needle), "{needle} gone:\n{listing}");
+    }
+    // Sweeping the set (affinity switched off) takes its chains' references
+    // and its elements with it.
+    let mut want = desired();
+    for (family, ep1) in [
+        (Family::Ip, sock("10.244.1.5:8080")),
+        (Family::Ip6, sock("[fd00:244::5]:8080")),
+    ] {
+        want.remove(&NftKey::set(family, AFFINITY1));
+        let chains = [
+            (
+                SVC,
+                vec![Rule::new(vec![Stmt::NumgenVmap(vec![
+                    Verdict::Goto(EP1.into()),
+                    Verdict::Goto(EP2.into()),
+                ])])],
+            ),
+            (
+                EP1,
+                vec![
+                    Rule::mark_if_saddr(ep1.ip(), "mark-for-masquerade"),
+                    Rule::dnat(Proto::Tcp, ep1),
+                ],
+            ),
+        ];
+        for (name, rules) in chains {
+            want.insert(
+                NftKey::chain(family, name),
+                NftValue::Chain(Chain::regular(rules)),
+            );
+        }
+    }
+    host.apply(&diff(&snap, &want)).unwrap();
+    assert_eq!(host.snapshot().unwrap().nft, want);
+    assert!(!ruleset(&ns).contains("affinity-"));
 }
 
 #[test]

@@ -53,11 +53,7 @@ pub fn plan_skeleton(ctx: &ProxyContext, family: Family) -> BTreeMap<NftKey, Nft
     for (name, key, verdict_map, interval) in sets {
         out.insert(
             NftKey::set(family, name),
-            NftValue::Set(SetDef {
-                key,
-                verdict_map,
-                interval,
-            }),
+            NftValue::Set(SetDef::new(key, verdict_map, interval)),
         );
     }
     for net in ctx.node_port_nets(family) {

@@ -110,7 +110,8 @@ fn render_op(op: &NftOp, out: &mut String) {
     };
 }
 
-/// `{ type ipv4_addr . inet_proto . inet_service : verdict ; flags interval ; }`
+/// `{ type ipv4_addr . inet_proto . inet_service : verdict ; flags interval ; }`,
+/// `{ type ipv4_addr ; flags dynamic,timeout ; timeout 10800s ; }`
 pub fn set_body(family: Family, def: &SetDef) -> String {
     let addr = family.addr_type();
     let key = match def.key {
@@ -121,12 +122,23 @@ pub fn set_body(family: Family, def: &SetDef) -> String {
         SetKeyType::Unknown => "unknown".to_string(),
     };
     let data = if def.verdict_map { " : verdict" } else { "" };
-    let flags = if def.interval {
-        " flags interval ;"
+    let mut flags = Vec::new();
+    if def.interval {
+        flags.push("interval");
+    }
+    if def.timeout.is_some() {
+        flags.extend(["dynamic", "timeout"]);
+    }
+    let flags = if flags.is_empty() {
+        String::new()
     } else {
-        ""
+        format!(" flags {} ;", flags.join(","))
     };
-    format!("{{ type {key}{data} ;{flags} }}")
+    let timeout = match def.timeout {
+        Some(secs) => format!(" timeout {secs}s ;"),
+        None => String::new(),
+    };
+    format!("{{ type {key}{data} ;{flags}{timeout} }}")
 }
 
 /// `{ type nat hook output priority -100 ; policy accept ; }`
@@ -183,6 +195,7 @@ fn stmt_text(family: Family, stmt: &Stmt) -> String {
         Stmt::Masquerade => "masquerade fully-random".to_string(),
         // SocketAddr prints `1.2.3.4:80` and `[fd00::1]:80`, nft's syntax.
         Stmt::Dnat(to) => format!("dnat to {to}"),
+        Stmt::UpdateSaddrSet(set) => format!("update @{set} {{ {family} saddr }}"),
         Stmt::Reject => "reject".to_string(),
         Stmt::Verdict(v) => v.to_string(),
     }
@@ -194,6 +207,7 @@ fn match_text(family: Family, m: &Match) -> String {
         Match::FibDaddrLocal => "fib daddr type local".to_string(),
         Match::FibSaddrLocal => "fib saddr type local".to_string(),
         Match::DaddrInSet(set) => format!("{family} daddr @{set}"),
+        Match::SaddrInSet(set) => format!("{family} saddr @{set}"),
         Match::DaddrIn(nets) => format!("{family} daddr {}", anonymous_set(nets)),
         Match::DaddrNotIn(nets) => format!("{family} daddr != {}", anonymous_set(nets)),
         Match::SaddrIn(nets) => format!("{family} saddr {}", anonymous_set(nets)),
@@ -239,6 +253,11 @@ mod tests {
                 Family::Ip,
                 Match::DaddrInSet("cluster-ips".into()),
                 "ip daddr @cluster-ips",
+            ),
+            (
+                Family::Ip6,
+                Match::SaddrInSet("affinity-x".into()),
+                "ip6 saddr @affinity-x",
             ),
             (
                 Family::Ip,
@@ -329,6 +348,16 @@ mod tests {
             (Family::Ip, Stmt::Masquerade, "masquerade fully-random"),
             (Family::Ip, Stmt::Dnat(v4), "dnat to 10.0.0.1:80"),
             (Family::Ip6, Stmt::Dnat(v6), "dnat to [fd00::1]:80"),
+            (
+                Family::Ip,
+                Stmt::UpdateSaddrSet("affinity-x".into()),
+                "update @affinity-x { ip saddr }",
+            ),
+            (
+                Family::Ip6,
+                Stmt::UpdateSaddrSet("affinity-x".into()),
+                "update @affinity-x { ip6 saddr }",
+            ),
             (Family::Ip, Stmt::Reject, "reject"),
             (Family::Ip, Stmt::Verdict(Verdict::Accept), "accept"),
             (Family::Ip, Stmt::Verdict(Verdict::Drop), "drop"),
@@ -351,11 +380,7 @@ mod tests {
 
     #[test]
     fn set_declarations() {
-        let def = |key, verdict_map, interval| SetDef {
-            key,
-            verdict_map,
-            interval,
-        };
+        let def = |key, verdict_map, interval| SetDef::new(key, verdict_map, interval);
         assert_eq!(
             set_body(Family::Ip, &def(SetKeyType::AddrProtoPort, true, false)),
             "{ type ipv4_addr . inet_proto . inet_service : verdict ; }"
@@ -368,6 +393,10 @@ mod tests {
             set_body(Family::Ip, &def(SetKeyType::ProtoPort, true, false)),
             "{ type inet_proto . inet_service : verdict ; }"
         );
+        assert_eq!(
+            set_body(Family::Ip6, &SetDef::dynamic_addrs(10800)),
+            "{ type ipv6_addr ; flags dynamic,timeout ; timeout 10800s ; }"
+        );
     }
 
     #[test]
@@ -377,19 +406,11 @@ mod tests {
             .insert(NftKey::Table(Family::Ip), NftValue::Table);
         plan.creates.insert(
             NftKey::set(Family::Ip, "service-ips"),
-            NftValue::Set(SetDef {
-                key: SetKeyType::AddrProtoPort,
-                verdict_map: true,
-                interval: false,
-            }),
+            NftValue::Set(SetDef::new(SetKeyType::AddrProtoPort, true, false)),
         );
         plan.creates.insert(
             NftKey::set(Family::Ip, "pod-cidrs"),
-            NftValue::Set(SetDef {
-                key: SetKeyType::Addr,
-                verdict_map: false,
-                interval: true,
-            }),
+            NftValue::Set(SetDef::new(SetKeyType::Addr, false, true)),
         );
         let output = Chain::new(
             Some(BaseHook {

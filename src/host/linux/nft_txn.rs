@@ -388,11 +388,7 @@ mod tests {
     }
 
     fn addr_set() -> NftValue {
-        NftValue::Set(SetDef {
-            key: SetKeyType::Addr,
-            verdict_map: false,
-            interval: false,
-        })
+        NftValue::Set(SetDef::new(SetKeyType::Addr, false, false))
     }
 
     fn elem(set: &str, last: u8) -> NftKey {
@@ -642,11 +638,7 @@ mod tests {
         let mut plan = FacetPlan::default();
         plan.updates.insert(
             NftKey::set(Family::Ip, "s"),
-            NftValue::Set(SetDef {
-                key: SetKeyType::Addr,
-                verdict_map: false,
-                interval: true,
-            }),
+            NftValue::Set(SetDef::new(SetKeyType::Addr, false, true)),
         );
         plan.deletes.insert(elem("s", 2));
         let ops = build_ops(&plan, &current);
@@ -722,11 +714,7 @@ mod tests {
             ),
             (
                 NftKey::set(Family::Ip, "s"),
-                NftValue::Set(SetDef {
-                    key: SetKeyType::Unknown,
-                    verdict_map: false,
-                    interval: false,
-                }),
+                NftValue::Set(SetDef::new(SetKeyType::Unknown, false, false)),
             ),
             (elem("s", 1), NftValue::Table),
         ];

@@ -153,6 +153,31 @@ pub struct SetDef {
     pub verdict_map: bool,
     /// `flags interval` (prefixes as elements).
     pub interval: bool,
+    /// `flags dynamic,timeout ; timeout Ns`: a set the kernel fills from
+    /// rules (`update @set`), each element expiring after this many seconds.
+    /// Its elements are the kernel's, never kroute's: they are neither
+    /// planned nor read back.
+    pub timeout: Option<u32>,
+}
+
+impl SetDef {
+    /// A static set or verdict map (no timeout).
+    pub fn new(key: SetKeyType, verdict_map: bool, interval: bool) -> SetDef {
+        SetDef {
+            key,
+            verdict_map,
+            interval,
+            timeout: None,
+        }
+    }
+
+    /// A dynamic address set whose elements expire after `timeout` seconds.
+    pub fn dynamic_addrs(timeout: u32) -> SetDef {
+        SetDef {
+            timeout: Some(timeout),
+            ..SetDef::new(SetKeyType::Addr, false, false)
+        }
+    }
 }
 
 /// Netfilter hook of a base chain.

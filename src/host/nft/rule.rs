@@ -21,6 +21,8 @@ pub enum Match {
     FibSaddrLocal,
     /// `ip daddr @set`
     DaddrInSet(String),
+    /// `ip saddr @set`
+    SaddrInSet(String),
     /// `ip daddr { nets }` (one or more prefixes/addresses)
     DaddrIn(Vec<IpNet>),
     /// `ip daddr != { nets }`
@@ -66,6 +68,9 @@ pub enum Stmt {
     Masquerade,
     /// `dnat to ADDR:PORT` (needs an `L4Proto` match before it in the rule)
     Dnat(SocketAddr),
+    /// `update @set { ip saddr }`: adds the source address to a dynamic set,
+    /// or refreshes its timeout (session affinity).
+    UpdateSaddrSet(String),
     /// `reject` (ICMP port unreachable; TCP clients see connection refused)
     Reject,
     Verdict(Verdict),

@@ -14,3 +14,4 @@ capture() { # $1 source, $2 family, $3 output
 capture kroute_ip.nft ip kroute_ip.json
 capture kroute_ip6.nft ip6 kroute_ip6.json
 capture odd_ip.nft ip odd_ip.json
+capture affinity_ip6.nft ip6 affinity_ip6.json
