@@ -1,5 +1,5 @@
-//! Names of the per-service chains. A short hash keeps names unique when
-//! truncated to nft's length limit; the readable part helps humans.
+//! Names of the per-service chains and sets. A short hash keeps names unique
+//! when truncated to nft's length limit; the readable part helps humans.
 
 use std::net::IpAddr;
 
@@ -7,10 +7,11 @@ use crate::host::nft::Proto;
 use crate::model::ObjectKey;
 use crate::model::service::ServicePort;
 
-/// nf_tables' chain name limit (NFT_CHAIN_MAXNAMELEN, including the NUL).
+/// nf_tables' chain and set name limit (NFT_NAME_MAXLEN, 256 including the
+/// NUL; a 256-byte name is refused, 255 bytes work: checked with nft 1.0.6).
 const MAX_CHAIN_NAME: usize = 255;
 
-/// Chain names of one service port.
+/// Chain and set names of one service port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortChains {
     base: String,
@@ -49,18 +50,44 @@ impl PortChains {
         chain_name("local", &self.base)
     }
 
+    /// Drops LB IP traffic from sources outside `loadBalancerSourceRanges`.
+    pub fn firewall(&self) -> String {
+        chain_name("firewall", &self.base)
+    }
+
     /// DNATs to one endpoint.
     pub fn endpoint(&self, ip: IpAddr, port: u16, proto: Proto) -> String {
         let _ = proto; // the protocol is already part of the base name
+        chain_name("ep", &self.endpoint_readable(ip, port))
+    }
+
+    /// The dynamic set of client addresses stuck to one endpoint (session
+    /// affinity). The timeout is part of the hash: a new timeout makes a new
+    /// set, and the rules that refer to the set change with its name (a set
+    /// cannot be replaced while rules refer to it).
+    pub fn affinity_set(&self, ip: IpAddr, port: u16, timeout_secs: u32) -> String {
+        let readable = self.endpoint_readable(ip, port);
+        let hash = fnv32("affinity", &format!("{readable}/{timeout_secs}s"));
+        cut(format!("affinity-{hash:08x}-{readable}"))
+    }
+
+    fn endpoint_readable(&self, ip: IpAddr, port: u16) -> String {
         // ':' is not allowed in nft identifiers; IPv6 endpoints use '.'.
         let ip = ip.to_string().replace(':', ".");
-        chain_name("ep", &format!("{}__{ip}/{port}", self.base))
+        format!("{}__{ip}/{port}", self.base)
     }
 }
 
 /// `<prefix>-<hash8>-<readable>`, cut to nft's limit.
 fn chain_name(prefix: &str, readable: &str) -> String {
-    let mut name = format!("{prefix}-{:08x}-{readable}", fnv32(prefix, readable));
+    cut(format!(
+        "{prefix}-{:08x}-{readable}",
+        fnv32(prefix, readable)
+    ))
+}
+
+/// Cuts a name to nft's limit (on a character boundary).
+fn cut(mut name: String) -> String {
     if name.len() > MAX_CHAIN_NAME {
         let mut cut = MAX_CHAIN_NAME;
         while !name.is_char_boundary(cut) {
@@ -117,5 +144,29 @@ mod tests {
         let b = PortChains::new(&ObjectKey::new("ns", &long), &port("b"));
         assert!(a.service().len() <= MAX_CHAIN_NAME);
         assert_ne!(a.service(), b.service());
+        let ip: IpAddr = "fd00:244:1::11".parse().unwrap();
+        for (x, y) in [
+            (a.firewall(), b.firewall()),
+            (a.affinity_set(ip, 80, 10800), b.affinity_set(ip, 80, 10800)),
+        ] {
+            assert_eq!(x.len(), MAX_CHAIN_NAME);
+            assert_ne!(x, y);
+        }
+    }
+
+    #[test]
+    fn affinity_sets_are_named_per_endpoint_and_timeout() {
+        let c = PortChains::new(&ObjectKey::new("default", "web"), &port("http"));
+        let ip: IpAddr = "10.244.1.2".parse().unwrap();
+        let set = c.affinity_set(ip, 8080, 10800);
+        assert!(set.starts_with("affinity-"), "{set}");
+        assert!(
+            set.ends_with("-default/web/tcp/http__10.244.1.2/8080"),
+            "{set}"
+        );
+        assert_ne!(set, c.affinity_set(ip, 8081, 10800));
+        assert_ne!(set, c.affinity_set(ip, 8080, 2));
+        assert!(c.firewall().starts_with("firewall-"));
+        assert!(c.firewall().ends_with("-default/web/tcp/http"));
     }
 }

@@ -1,7 +1,9 @@
 //! Desired nftables artifacts of one service (kube-proxy's nftables layout):
 //! per port a service chain choosing a random endpoint, an external chain for
 //! NodePort / external IPs / LB IPs, a local chain for `Local` policies, one
-//! chain per endpoint, and the map elements that dispatch to them.
+//! chain per endpoint, the map elements that dispatch to them, and for the
+//! ports that need them a firewall chain (`loadBalancerSourceRanges`) and one
+//! affinity set per endpoint (`sessionAffinity: ClientIP`).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -11,12 +13,14 @@ use ipnet::IpNet;
 use super::ProxyContext;
 use super::nft_names::PortChains;
 use super::nft_skeleton::{
-    CLUSTER_IPS, MARK_FOR_MASQUERADE, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES, REJECT_CHAIN,
-    SERVICE_IPS, SERVICE_NODEPORTS,
+    CLUSTER_IPS, FIREWALL_IPS, MARK_FOR_MASQUERADE, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES,
+    REJECT_CHAIN, SERVICE_IPS, SERVICE_NODEPORTS,
 };
-use crate::host::nft::{Chain, ElementKey, Family, Match, NftKey, NftValue, Rule, Stmt, Verdict};
+use crate::host::nft::{
+    Chain, ElementKey, Family, Match, NftKey, NftValue, Rule, SetDef, Stmt, Verdict,
+};
 use crate::model::endpoints::Endpoint;
-use crate::model::service::{KubeRouterService, ServicePort, TrafficPolicy};
+use crate::model::service::{KubeRouterService, ServicePort, SessionAffinity, TrafficPolicy};
 
 /// Up to this many endpoints, a random endpoint is picked by successive
 /// `numgen random mod N-i == 0` rules; above, by one anonymous verdict map.
@@ -79,6 +83,50 @@ impl ServicePlan {
         self.0
             .insert(NftKey::element(family, set, key), NftValue::Element(value));
     }
+
+    fn set(&mut self, family: Family, name: String, def: SetDef) {
+        self.0.insert(NftKey::set(family, name), NftValue::Set(def));
+    }
+}
+
+/// Where the service chains send one endpoint's connections.
+struct EndpointTarget {
+    chain: String,
+    /// The endpoint's affinity set (`sessionAffinity: ClientIP`).
+    affinity_set: Option<String>,
+}
+
+/// The affinity timeout in seconds, when the service has ClientIP affinity.
+fn affinity_timeout(svc: &KubeRouterService) -> Option<u32> {
+    match svc.session_affinity {
+        SessionAffinity::None => None,
+        SessionAffinity::ClientIp { timeout } => {
+            Some(u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX).max(1))
+        }
+    }
+}
+
+/// Rules that send a connection to one of `targets`: a client address
+/// found in an endpoint's affinity set goes back to that endpoint, any
+/// other to a random one.
+fn pick_target(targets: &[&EndpointTarget]) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = targets
+        .iter()
+        .filter_map(|t| {
+            let set = t.affinity_set.as_ref()?;
+            Some(Rule::new(vec![
+                Stmt::Match(Match::SaddrInSet(set.clone())),
+                Stmt::Verdict(Verdict::Goto(t.chain.clone())),
+            ]))
+        })
+        .collect();
+    rules.extend(pick_endpoint(
+        targets
+            .iter()
+            .map(|t| Verdict::Goto(t.chain.clone()))
+            .collect(),
+    ));
+    rules
 }
 
 fn plan_port(
@@ -95,29 +143,37 @@ fn plan_port(
     let goto = Verdict::Goto;
     let reject = || Some(goto(REJECT_CHAIN.to_string()));
 
-    // Endpoint chains (union of the cluster and local sets).
-    let mut endpoint_chains: BTreeMap<(IpAddr, u16), String> = BTreeMap::new();
+    plan_firewall(svc, port, family, ctx, &names, out);
+
+    // Endpoint chains (union of the cluster and local sets), each with its
+    // affinity set under ClientIP affinity.
+    let affinity = affinity_timeout(svc);
+    let mut endpoint_chains: BTreeMap<(IpAddr, u16), EndpointTarget> = BTreeMap::new();
     for ep in eps.cluster.iter().chain(&eps.local) {
         endpoint_chains.entry((ep.ip, ep.port)).or_insert_with(|| {
             let name = names.endpoint(ep.ip, ep.port, port.protocol);
-            out.chain(
-                family,
-                name.clone(),
-                vec![
-                    // Hairpin: an endpoint reaching itself through the service.
-                    Rule::mark_if_saddr(ep.ip, MARK_FOR_MASQUERADE),
-                    Rule::dnat(port.protocol, SocketAddr::new(ep.ip, ep.port)),
-                ],
-            );
-            name
+            // Hairpin: an endpoint reaching itself through the service.
+            let mut rules = vec![Rule::mark_if_saddr(ep.ip, MARK_FOR_MASQUERADE)];
+            let affinity_set = affinity.map(|secs| {
+                let set = names.affinity_set(ep.ip, ep.port, secs);
+                out.set(family, set.clone(), SetDef::dynamic_addrs(secs));
+                rules.push(Rule::new(vec![Stmt::UpdateSaddrSet(set.clone())]));
+                set
+            });
+            rules.push(Rule::dnat(port.protocol, SocketAddr::new(ep.ip, ep.port)));
+            out.chain(family, name.clone(), rules);
+            EndpointTarget {
+                chain: name,
+                affinity_set,
+            }
         });
     }
     let pick = |set: &[Endpoint]| {
-        pick_endpoint(
-            set.iter()
-                .map(|ep| goto(endpoint_chains[&(ep.ip, ep.port)].clone()))
-                .collect(),
-        )
+        let targets: Vec<&EndpointTarget> = set
+            .iter()
+            .map(|ep| &endpoint_chains[&(ep.ip, ep.port)])
+            .collect();
+        pick_target(&targets)
     };
 
     let has_cluster = !eps.cluster.is_empty();
@@ -128,7 +184,12 @@ fn plan_port(
     if has_cluster {
         let mut rules = Vec::new();
         if ctx.masquerade_all {
-            rules.push(Rule::verdict(Verdict::Jump(MARK_FOR_MASQUERADE.into())));
+            // Only ClusterIP traffic (kube-proxy's `masqueradeAll`): external
+            // traffic that reaches this chain follows its own policy.
+            rules.push(Rule::new(vec![
+                Stmt::Match(Match::DaddrInSet(CLUSTER_IPS.into())),
+                Stmt::Verdict(Verdict::Jump(MARK_FOR_MASQUERADE.into())),
+            ]));
         } else if !cluster_cidrs.is_empty() {
             // ClusterIP traffic from outside the cluster CIDRs is masqueraded.
             rules.push(Rule::new(vec![
@@ -214,6 +275,61 @@ fn plan_port(
     }
 }
 
+/// `loadBalancerSourceRanges`: connections to an LB IP go through a chain
+/// that drops sources outside the ranges of this family (kube-proxy's
+/// `firewall-ips`, checked before DNAT). A family without ranges, or with an
+/// all-addresses range, is not filtered. When a range holds one of the
+/// node's addresses, the LB IPs are allowed as sources too: a VIP-style LB
+/// address on the node makes the node's own requests to it come from it.
+fn plan_firewall(
+    svc: &KubeRouterService,
+    port: &ServicePort,
+    family: Family,
+    ctx: &ProxyContext,
+    names: &PortChains,
+    out: &mut ServicePlan,
+) {
+    let lb_ips = &svc.frontends[&family].load_balancer_ips;
+    let ranges: Vec<IpNet> = svc
+        .load_balancer_source_ranges
+        .iter()
+        .filter(|r| Family::of(&r.addr()) == family)
+        .map(IpNet::trunc)
+        .collect();
+    if lb_ips.is_empty() || ranges.is_empty() || ranges.iter().any(|r| r.prefix_len() == 0) {
+        return;
+    }
+    let mut allowed = ranges.clone();
+    let node_in_range = ranges
+        .iter()
+        .any(|r| ctx.node.addresses.iter().any(|a| r.contains(a)));
+    if node_in_range {
+        allowed.extend(lb_ips.iter().map(|ip| IpNet::from(*ip)));
+    }
+    let chain = names.firewall();
+    out.chain(
+        family,
+        chain.clone(),
+        vec![Rule::new(vec![
+            Stmt::Match(Match::SaddrNotIn(allowed)),
+            Stmt::Verdict(Verdict::Drop),
+        ])],
+    );
+    for ip in lb_ips {
+        let key = ElementKey::AddrProtoPort(*ip, port.protocol, port.port);
+        out.element(
+            family,
+            FIREWALL_IPS,
+            key,
+            Some(Verdict::Goto(chain.clone())),
+        );
+    }
+}
+
 #[cfg(test)]
 #[path = "nft_service_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "nft_service_features_tests.rs"]
+mod features_tests;

@@ -1,5 +1,6 @@
 //! The fixed part of each `kroute` table: base chains at kube-proxy's hooks and
-//! priorities, the dispatch maps and sets, the no-endpoint and cluster-IP checks.
+//! priorities, the dispatch maps and sets, the no-endpoint, firewall and
+//! cluster-IP checks.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,9 @@ pub const SERVICE_NODEPORTS: &str = "service-nodeports";
 pub const NO_ENDPOINT_SERVICES: &str = "no-endpoint-services";
 /// NodePorts of services without usable endpoints.
 pub const NO_ENDPOINT_NODEPORTS: &str = "no-endpoint-nodeports";
+/// `lb-ip . proto . port : goto firewall-…` for services with
+/// `loadBalancerSourceRanges`.
+pub const FIREWALL_IPS: &str = "firewall-ips";
 
 pub const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
 pub const MASQUERADING: &str = "masquerading";
@@ -30,6 +34,7 @@ pub const SERVICES: &str = "services";
 pub const SERVICE_ENDPOINTS_CHECK: &str = "service-endpoints-check";
 pub const NODEPORT_ENDPOINTS_CHECK: &str = "nodeport-endpoints-check";
 pub const CLUSTER_IPS_CHECK: &str = "cluster-ips-check";
+pub const FIREWALL_CHECK: &str = "firewall-check";
 pub const REJECT_CHAIN: &str = "reject-chain";
 
 /// kube-proxy's priorities: filter checks at dstnat-10 and dstnat+10 (output),
@@ -49,6 +54,7 @@ pub fn plan_skeleton(ctx: &ProxyContext, family: Family) -> BTreeMap<NftKey, Nft
         (SERVICE_NODEPORTS, SetKeyType::ProtoPort, true, false),
         (NO_ENDPOINT_SERVICES, SetKeyType::AddrProtoPort, true, false),
         (NO_ENDPOINT_NODEPORTS, SetKeyType::ProtoPort, true, false),
+        (FIREWALL_IPS, SetKeyType::AddrProtoPort, true, false),
     ];
     for (name, key, verdict_map, interval) in sets {
         out.insert(
@@ -84,6 +90,12 @@ pub fn plan_skeleton(ctx: &ProxyContext, family: Family) -> BTreeMap<NftKey, Nft
     };
 
     use ChainKind::{Filter, Nat};
+    // Source ranges are checked before DNAT, on the LB IP itself.
+    chain(
+        "filter-prerouting",
+        base(Filter, Hook::Prerouting, DSTNAT - 10),
+        vec![new_jump(FIREWALL_CHECK)],
+    );
     chain(
         "filter-input",
         base(Filter, Hook::Input, DSTNAT - 10),
@@ -103,7 +115,7 @@ pub fn plan_skeleton(ctx: &ProxyContext, family: Family) -> BTreeMap<NftKey, Nft
     chain(
         "filter-output",
         base(Filter, Hook::Output, DSTNAT - 10),
-        vec![new_jump(SERVICE_ENDPOINTS_CHECK)],
+        vec![new_jump(FIREWALL_CHECK), new_jump(SERVICE_ENDPOINTS_CHECK)],
     );
     chain(
         "filter-output-post-dnat",
@@ -111,6 +123,13 @@ pub fn plan_skeleton(ctx: &ProxyContext, family: Family) -> BTreeMap<NftKey, Nft
         vec![new_jump(CLUSTER_IPS_CHECK)],
     );
     let jump = |c: &str| Rule::verdict(Verdict::Jump(c.into()));
+    // `ip daddr . meta l4proto . th dport vmap @map`
+    let daddr_vmap = |map: &str| {
+        Rule::new(vec![Stmt::VmapLookup {
+            key: VmapKey::DaddrProtoPort,
+            map: map.into(),
+        }])
+    };
     chain(
         "nat-prerouting",
         base(Nat, Hook::Prerouting, DSTNAT),
@@ -158,21 +177,12 @@ pub fn plan_skeleton(ctx: &ProxyContext, family: Family) -> BTreeMap<NftKey, Nft
     chain(
         SERVICES,
         None,
-        vec![
-            Rule::new(vec![Stmt::VmapLookup {
-                key: VmapKey::DaddrProtoPort,
-                map: SERVICE_IPS.into(),
-            }]),
-            Rule::new(nodeport_dispatch),
-        ],
+        vec![daddr_vmap(SERVICE_IPS), Rule::new(nodeport_dispatch)],
     );
     chain(
         SERVICE_ENDPOINTS_CHECK,
         None,
-        vec![Rule::new(vec![Stmt::VmapLookup {
-            key: VmapKey::DaddrProtoPort,
-            map: NO_ENDPOINT_SERVICES.into(),
-        }])],
+        vec![daddr_vmap(NO_ENDPOINT_SERVICES)],
     );
     let mut nodeport_check = local_nodeport();
     nodeport_check.push(Stmt::VmapLookup {
@@ -184,6 +194,7 @@ pub fn plan_skeleton(ctx: &ProxyContext, family: Family) -> BTreeMap<NftKey, Nft
         None,
         vec![Rule::new(nodeport_check)],
     );
+    chain(FIREWALL_CHECK, None, vec![daddr_vmap(FIREWALL_IPS)]);
     chain(REJECT_CHAIN, None, vec![Rule::new(vec![Stmt::Reject])]);
 
     // A live ClusterIP on a port no service uses is rejected; an unallocated
