@@ -54,6 +54,25 @@ pub fn peer_open(asn: u32, id: Ipv4Addr, hold: u16) -> Vec<u8> {
     )))
 }
 
+/// A whole UPDATE from the peer (AS_PATH 65001): ORIGIN `origin`, NEXT_HOP
+/// `next_hop`, `nlri` as encoded prefixes. Written by hand so tests can
+/// make it malformed.
+pub fn raw_update(origin: u8, next_hop: [u8; 4], nlri: &[u8]) -> Vec<u8> {
+    let mut attrs = vec![
+        0x40, 1, 1, origin, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9, 0x40, 3, 4,
+    ];
+    attrs.extend(next_hop);
+    let mut body = vec![0, 0];
+    body.extend((attrs.len() as u16).to_be_bytes());
+    body.extend(attrs);
+    body.extend(nlri);
+    let mut msg = vec![0xff; 16];
+    msg.extend(((19 + body.len()) as u16).to_be_bytes());
+    msg.push(2);
+    msg.extend(body);
+    msg
+}
+
 /// A session, its clock and its armed timers.
 pub struct Harness {
     pub s: Session,

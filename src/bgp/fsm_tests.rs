@@ -207,23 +207,9 @@ fn unexpected_messages_are_fsm_errors() {
     assert!(a.contains(&Action::SessionDown(DownReason::NotificationSent(5, 3))));
 }
 
-/// An UPDATE body: 10.1.0.0/16 from the peer, ORIGIN `origin`.
+/// An UPDATE of 10.1.0.0/16 from the peer, ORIGIN `origin`.
 fn update(origin: u8) -> Vec<u8> {
-    let attrs = [
-        vec![0x40, 1, 1, origin],
-        vec![0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9],
-        vec![0x40, 3, 4, 10, 0, 0, 1],
-    ]
-    .concat();
-    let mut body = vec![0, 0];
-    body.extend((attrs.len() as u16).to_be_bytes());
-    body.extend(attrs);
-    body.extend([16, 10, 1]);
-    let mut msg = vec![0xff; 16];
-    msg.extend(((19 + body.len()) as u16).to_be_bytes());
-    msg.push(2);
-    msg.extend(body);
-    msg
+    raw_update(origin, [10, 0, 0, 1], &[16, 10, 1])
 }
 
 #[test]

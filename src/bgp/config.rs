@@ -1,0 +1,121 @@
+//! The speaker's configuration (`SpeakerConfig`) and one peer's
+//! (`PeerSpec`), as the facet hands them over, and the session parameters
+//! derived from both.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use super::fsm::SessionConfig;
+use super::open::{GracefulRestart, LocalOpen, MAX_RESTART_TIME};
+use crate::model::config::{BgpConfig, PeerConfig};
+
+/// The RFC 4271 suggestion for ConnectRetryTime is 120 s; kroute caps its
+/// back-off lower so a peer that was away is found again sooner.
+pub const DEFAULT_CONNECT_RETRY: Duration = Duration::from_secs(30);
+
+/// What the whole speaker is: a change restarts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpeakerConfig {
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    /// Addresses to accept sessions on (port 0: any free port, for tests).
+    pub listen: Vec<SocketAddr>,
+    pub graceful_restart: Option<GracefulRestart>,
+    /// The connect-retry back-off's cap.
+    pub connect_retry: Duration,
+    /// Send peers no table and no End-of-RIB until the local RIB is first
+    /// set (after a restart, so peers keep our stale routes until then).
+    pub wait_for_routes: bool,
+}
+
+impl SpeakerConfig {
+    /// From the `bgp:` block; the router ID is resolved by the caller (the
+    /// config's, else the node's IPv4 address). `restarting`: this process
+    /// follows a graceful stop.
+    pub fn from_config(bgp: &BgpConfig, router_id: Ipv4Addr, restarting: bool) -> Self {
+        let graceful_restart = bgp.graceful_restart.enabled.then(|| GracefulRestart {
+            restart_time: u16::try_from(bgp.graceful_restart.restart_time.as_secs())
+                .unwrap_or(MAX_RESTART_TIME)
+                .min(MAX_RESTART_TIME),
+            restarting,
+        });
+        let addrs = if bgp.listen_addresses.is_empty() {
+            vec![IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)]
+        } else {
+            bgp.listen_addresses.clone()
+        };
+        SpeakerConfig {
+            asn: bgp.asn,
+            router_id,
+            listen: addrs
+                .into_iter()
+                .map(|a| SocketAddr::new(a, bgp.listen_port))
+                .collect(),
+            graceful_restart,
+            connect_retry: DEFAULT_CONNECT_RETRY,
+            wait_for_routes: restarting,
+        }
+    }
+}
+
+/// One peer, as the speaker's API takes it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PeerSpec {
+    pub address: IpAddr,
+    pub asn: u32,
+    /// The peer's port (we connect to it).
+    pub port: u16,
+    /// Never connect, only accept.
+    pub passive: bool,
+    pub hold_time: Duration,
+    pub keepalive: Duration,
+    /// Our source address for outgoing connections.
+    pub local_address: Option<IpAddr>,
+}
+
+impl PeerSpec {
+    /// An active peer on port 179, hold time 90 s, keepalive 30 s.
+    pub fn new(address: IpAddr, asn: u32) -> Self {
+        PeerSpec {
+            address,
+            asn,
+            port: 179,
+            passive: false,
+            hold_time: Duration::from_secs(90),
+            keepalive: Duration::from_secs(30),
+            local_address: None,
+        }
+    }
+
+    /// The session parameters of this peer on `speaker`.
+    pub fn session_config(&self, speaker: &SpeakerConfig) -> SessionConfig {
+        let secs = |d: Duration| u16::try_from(d.as_secs()).unwrap_or(u16::MAX);
+        SessionConfig {
+            local: LocalOpen {
+                asn: speaker.asn,
+                router_id: speaker.router_id,
+                hold_time: secs(self.hold_time),
+                graceful_restart: speaker.graceful_restart,
+            },
+            peer_asn: self.asn,
+            keepalive: secs(self.keepalive),
+            passive: self.passive,
+            connect_retry: speaker.connect_retry,
+        }
+    }
+}
+
+impl From<&PeerConfig> for PeerSpec {
+    /// TCP MD5 (`password`) and multihop TTL are not applied yet.
+    fn from(p: &PeerConfig) -> Self {
+        PeerSpec {
+            address: p.address,
+            asn: p.asn,
+            port: p.port,
+            passive: p.passive,
+            hold_time: p.hold_time,
+            keepalive: p.keepalive_time,
+            local_address: None,
+        }
+    }
+}
