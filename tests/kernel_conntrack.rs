@@ -204,3 +204,169 @@ fn ctnetlink_deletes_exactly_the_stale_udp_entries_of_both_families() {
         "a second flush changes nothing"
     );
 }
+
+// --- the agent: real traffic from the client namespace ---
+
+use support::clients::{ATTEMPT_TIMEOUT, Failure, Outcome, request};
+use support::manifests::{ServicePort, ServiceSpec};
+use support::scene::{BACKEND_PORT, Backend, Scene};
+use support::servers::Transport;
+
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 53);
+const VIP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x96, 0, 0, 0, 0, 0, 0x53);
+
+/// `dns`: UDP 53 → the backends' [`BACKEND_PORT`], dual-stack.
+fn dns() -> ServiceSpec {
+    ServiceSpec::new(
+        "dns",
+        &[IpAddr::V4(VIP), IpAddr::V6(VIP6)],
+        vec![ServicePort::new("dns", Transport::Udp, 53, BACKEND_PORT)],
+    )
+}
+
+fn frontends() -> [SocketAddr; 2] {
+    [(VIP, 53).into(), (VIP6, 53).into()]
+}
+
+/// One UDP flow from the client: a socket bound once (one source port) and
+/// connected to the service, so every datagram meets the same conntrack
+/// entry, as a long-lived client (a resolver, statsd) does.
+struct Flow {
+    socket: UdpSocket,
+    to: SocketAddr,
+}
+
+impl Flow {
+    fn open(scene: &Scene, to: SocketAddr) -> Flow {
+        let socket = ns_thread::run(&scene.topo.client.path(), move || {
+            let any: IpAddr = match to {
+                SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+                SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+            };
+            let socket = UdpSocket::bind((any, 0)).expect("bind");
+            socket.connect(to).expect("connect");
+            socket
+        });
+        Flow { socket, to }
+    }
+
+    /// One datagram and its answer: the backend's name, or how it failed.
+    fn ask(&self) -> Outcome {
+        // Drop answers that came late to an earlier datagram.
+        self.socket.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 1500];
+        while self.socket.recv(&mut buf).is_ok() {}
+        self.socket.set_nonblocking(false).unwrap();
+        self.socket.set_read_timeout(Some(ATTEMPT_TIMEOUT)).unwrap();
+        if let Err(e) = self.socket.send(b"who\n") {
+            return Err(Failure::Other(e.to_string()));
+        }
+        match self.socket.recv(&mut buf) {
+            Ok(n) => Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(Failure::Refused),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Err(Failure::Timeout),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(Failure::Timeout),
+            Err(e) => Err(Failure::Other(e.to_string())),
+        }
+    }
+}
+
+/// A fresh flow (new socket, new entry) to each frontend answers `want`.
+fn fresh_flows_answer(scene: &Scene, want: &Outcome) -> bool {
+    let client = scene.topo.client.path();
+    frontends()
+        .iter()
+        .all(|to| request(&client, Transport::Udp, *to) == *want)
+}
+
+#[test]
+fn an_ongoing_udp_flow_follows_its_service_when_the_endpoint_is_replaced() {
+    if !support::kernel_tier_available(&["nft", "ip", "conntrack"]) {
+        return;
+    }
+    let mut scene = Scene::new("ctrep", 2);
+    scene.put_spec(&dns(), &[Backend::remote("backend-1")]);
+    scene.start_kroute();
+    let one = Ok("backend-1".to_string());
+    scene.wait_until("dns answers from backend-1", |s| {
+        fresh_flows_answer(s, &one)
+    });
+    let flows: Vec<Flow> = frontends()
+        .iter()
+        .map(|to| Flow::open(&scene, *to))
+        .collect();
+    for flow in &flows {
+        for _ in 0..3 {
+            assert_eq!(flow.ask(), one, "{} before the change", flow.to);
+        }
+    }
+
+    scene.put_spec(&dns(), &[Backend::remote("backend-2")]);
+    let two = Ok("backend-2".to_string());
+    scene.wait_until("new flows reach backend-2", |s| fresh_flows_answer(s, &two));
+    // backend-1 still runs: without the cleanup its entry would keep the
+    // flow there for as long as the flow goes on.
+    scene.wait_until("the ongoing flows reach backend-2", |_| {
+        flows.iter().all(|f| f.ask() == two)
+    });
+    assert!(
+        scene
+            .kroute()
+            .log()
+            .contains("stale UDP conntrack entries deleted"),
+        "the cleanup is logged"
+    );
+}
+
+#[test]
+fn a_udp_flow_refused_while_its_service_had_no_endpoint_works_once_it_has_one() {
+    if !support::kernel_tier_available(&["nft", "ip", "conntrack"]) {
+        return;
+    }
+    let mut scene = Scene::new("ct01", 1);
+    // The flows start before kroute serves the service, as a client does
+    // that comes up before the Service exists: the node forwards their
+    // datagrams untranslated, and conntrack (on, through this table)
+    // remembers them so, for as long as they go on.
+    let rules = std::env::temp_dir().join(format!("{}.nft", scene.topo.node.name));
+    std::fs::write(
+        &rules,
+        "table inet kr_ct_on {\n  chain pre {\n    type filter hook prerouting priority 0\n    ct state new counter\n  }\n}\n",
+    )
+    .unwrap();
+    scene
+        .topo
+        .node
+        .exec(&["nft", "-f", rules.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&rules);
+    let flows: Vec<Flow> = frontends()
+        .iter()
+        .map(|to| Flow::open(&scene, *to))
+        .collect();
+    for flow in &flows {
+        assert!(flow.ask().is_err(), "{}: no service yet", flow.to);
+    }
+    for family in ["ipv4", "ipv6"] {
+        let entries = table(&scene.topo.node, family);
+        assert!(
+            has(&entries, &["udp", "dport=53"]),
+            "the untranslated {family} entry: {entries:#?}"
+        );
+    }
+
+    scene.put_spec(&dns(), &[]);
+    scene.start_kroute();
+    scene.wait_until("dns refuses (no endpoint)", |s| {
+        fresh_flows_answer(s, &Err(Failure::Refused))
+    });
+    scene.wait_until("the ongoing flows are refused too", |_| {
+        flows.iter().all(|f| f.ask() == Err(Failure::Refused))
+    });
+
+    scene.put_spec(&dns(), &[Backend::remote("backend-1")]);
+    let one = Ok("backend-1".to_string());
+    scene.wait_until("new flows reach backend-1", |s| fresh_flows_answer(s, &one));
+    scene.wait_until("the ongoing flows reach backend-1", |_| {
+        flows.iter().all(|f| f.ask() == one)
+    });
+}
