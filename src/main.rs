@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kroute::host::HostNetwork;
+use kroute::host::health_check::HealthCheckServers;
 use kroute::host::linux::LinuxHost;
 use kroute::host::linux::nft_exec::NftRunner;
 use kroute::host::plan_display::{render_human, render_json};
@@ -261,7 +262,12 @@ fn run(config: Config) -> Result<ExitCode> {
         // Invalid annotations become Kubernetes Events (API source only).
         let invalid = telemetry.take_invalid_annotation_feed();
         let source = spawn_source(&config, source, tx, invalid).await?;
-        let reconciler = Reconciler::new(LinuxHost::new(NftRunner::default()), settings(&config));
+        // healthCheckNodePort listeners: tasks of this runtime, answering
+        // with the loop's health.
+        let health_checks =
+            HealthCheckServers::new(tokio::runtime::Handle::current(), telemetry.clone());
+        let host = LinuxHost::new(NftRunner::default()).with_health_checks(health_checks);
+        let reconciler = Reconciler::new(host, settings(&config));
         let schedule = SyncSchedule::new(config.proxy.sync_period, config.proxy.min_sync_period);
         run_reconcile_loop(reconciler, rx, schedule, telemetry, shutdown_signal()).await;
         // Stop watching; the dataplane stays as it is.

@@ -4,15 +4,13 @@
 //! (the config asks for port 0); the status tells where they listen.
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::Value;
+use support::http::get as http_get;
 use support::kroute_process::kroute_once;
 use support::netns::NetNs;
-use support::ns_thread;
 use support::scene::{Scene, TestService};
 
 /// `kroute status --json --config FILE` in `ns`; `None` unless it answered.
@@ -23,32 +21,6 @@ fn status_json(ns: &NetNs, config: &Path) -> Option<Value> {
         return None;
     }
     serde_json::from_slice(&out.stdout).ok()
-}
-
-/// A plain HTTP/1.1 GET from inside the namespace: (status code, body).
-fn http_get(ns: &NetNs, addr: SocketAddr, path: &str) -> (u16, String) {
-    let path = path.to_string();
-    ns_thread::run(&ns.path(), move || {
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )
-        .expect("send request");
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).expect("read response");
-        let (head, body) = raw.split_once("\r\n\r\n").expect("headers end");
-        let code = head
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| panic!("status line in {head:?}"));
-        (code, body.to_string())
-    })
 }
 
 fn listening(status: &Value, server: &str) -> SocketAddr {

@@ -1,7 +1,7 @@
-//! Facets: the kinds of host state kroute owns (nftables objects, addresses,
-//! routes, IPVS services, BGP routes). Every facet has the same shape,
-//! `key → value` artifacts, so one generic piece of code snapshots, diffs,
-//! sweeps and applies them all:
+//! Facets: the kinds of host state kroute owns (nftables objects,
+//! health-check listeners, addresses, routes, IPVS services, BGP routes).
+//! Every facet has the same shape, `key → value` artifacts, so one generic
+//! piece of code snapshots, diffs, sweeps and applies them all:
 //!
 //! - [`Facet`] names one facet: its key and value types, and where its part
 //!   is in a [`Facets`] value;
@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use super::addr::{AddrKey, AddrValue};
 use super::bgp::{OriginatedRoute, RouteAttrs};
+use super::health_check::{HealthCheckKey, HealthCheckValue};
 use super::ipvs::{IpvsKey, IpvsValue};
 use super::nft::{NftKey, NftValue};
 use super::plan::FacetPlan;
@@ -68,6 +69,7 @@ impl Shape for Plans {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Facets<S: Shape> {
     pub nft: S::Of<NftFacet>,
+    pub health_checks: S::Of<HealthCheckFacet>,
     pub addresses: S::Of<AddressFacet>,
     pub routes: S::Of<RouteFacet>,
     pub ipvs: S::Of<IpvsFacet>,
@@ -82,6 +84,7 @@ pub trait FacetVisitor {
 /// Runs `visitor` over every facet, in a fixed order.
 pub fn for_each_facet(visitor: &mut impl FacetVisitor) {
     visitor.visit::<NftFacet>();
+    visitor.visit::<HealthCheckFacet>();
     visitor.visit::<AddressFacet>();
     visitor.visit::<RouteFacet>();
     visitor.visit::<IpvsFacet>();
@@ -129,6 +132,14 @@ facet!(
     NftFacet, "nftables", nft, NftKey, NftValue
 );
 facet!(
+    /// healthCheckNodePort listeners (in-process HTTP servers), by port.
+    HealthCheckFacet,
+    "health-checks",
+    health_checks,
+    HealthCheckKey,
+    HealthCheckValue
+);
+facet!(
     /// Service VIPs on kroute's dummy interface (IPVS mode).
     AddressFacet, "addresses", addresses, AddrKey, AddrValue
 );
@@ -153,7 +164,14 @@ mod tests {
     fn every_facet_is_visited_once_by_name() {
         assert_eq!(
             facet_names(),
-            ["nftables", "addresses", "routes", "ipvs", "bgp"]
+            [
+                "nftables",
+                "health-checks",
+                "addresses",
+                "routes",
+                "ipvs",
+                "bgp"
+            ]
         );
     }
 

@@ -1,8 +1,11 @@
 //! `FakeHost`: an in-memory kernel with fault injection, the main test double.
 
 use super::conntrack::{ConntrackFlush, ConntrackReport, UdpFlow};
+use std::collections::BTreeSet;
+
+use super::facet::{Facet, HealthCheckFacet};
 use super::plan::{HostPlan, HostSnapshot};
-use super::{Applied, HostError, HostNetwork};
+use super::{Applied, HostError, HostNetwork, Refused};
 use crate::model::Family;
 
 /// A stateful fake host. `kernel` is what a real kernel would hold; the mirror
@@ -21,6 +24,9 @@ pub struct FakeHost {
     pub fail_next_applies: usize,
     /// The next N snapshots fail, counted down.
     pub fail_next_snapshots: usize,
+    /// Ports another process listens on: a health-check listener created
+    /// there is refused (the rest of the plan is applied).
+    pub taken_ports: BTreeSet<u16>,
     /// The simulated UDP conntrack table (both families).
     pub conntrack: Vec<UdpFlow>,
     /// Every flush asked for, successful or not, in order.
@@ -37,6 +43,34 @@ impl FakeHost {
     /// Makes the next `n` applies fail without changing the kernel.
     pub fn fail_applies(&mut self, n: usize) {
         self.fail_next_applies = n;
+    }
+
+    /// `plan` without the health-check listeners that would bind a taken
+    /// port (one not listening already), and those refusals.
+    fn refuse_taken_ports(&self, plan: &HostPlan) -> (HostPlan, Applied) {
+        let mut plan = plan.clone();
+        let hc = &plan.health_checks;
+        let refused: Vec<_> = (hc.creates.iter().chain(&hc.updates))
+            .filter(|(k, _)| {
+                self.taken_ports.contains(&k.port) && !self.kernel.health_checks.contains_key(k)
+            })
+            .map(|(k, v)| (*k, v.service.clone()))
+            .collect();
+        let mut applied = Applied::default();
+        for (key, service) in refused {
+            plan.health_checks.creates.remove(&key);
+            plan.health_checks.updates.remove(&key);
+            applied.refused.push(Refused {
+                facet: HealthCheckFacet::NAME,
+                error: HostError::Listen {
+                    service,
+                    port: key.port,
+                    address: format!("0.0.0.0:{}", key.port),
+                    source: std::io::ErrorKind::AddrInUse.into(),
+                },
+            });
+        }
+        (plan, applied)
     }
 }
 
@@ -61,9 +95,10 @@ impl HostNetwork for FakeHost {
             self.fail_next_applies -= 1;
             return Err(HostError::Injected("apply".into()));
         }
+        let (plan, applied) = self.refuse_taken_ports(plan);
         plan.apply_to(&mut self.kernel);
         plan.apply_to(&mut self.mirror);
-        Ok(Applied::default())
+        Ok(applied)
     }
 
     fn flush_conntrack(&mut self, flush: &ConntrackFlush) -> Result<ConntrackReport, HostError> {

@@ -7,6 +7,7 @@ pub mod bgp;
 pub mod conntrack;
 pub mod facet;
 pub mod fake;
+pub mod health_check;
 pub mod ipvs;
 pub mod linux;
 pub mod nft;
@@ -14,8 +15,8 @@ pub mod plan;
 pub mod plan_display;
 pub mod route;
 
-pub use fake::FakeHost;
 pub use facet::{Facet, FacetVisitor, Facets, for_each_facet};
+pub use fake::FakeHost;
 pub use plan::{FacetPlan, HostPlan, HostSnapshot};
 
 /// Errors of the host layer.
@@ -39,6 +40,16 @@ pub enum HostError {
     /// a planner bug, refused before anything reaches the kernel.
     #[error("invalid plan: {message}")]
     InvalidPlan { message: String },
+    /// A health-check listener could not listen (the port is taken, the
+    /// address is not local); the service's other artifacts are applied.
+    #[error("Service {service}: cannot listen on {address} for its healthCheckNodePort {port}")]
+    Listen {
+        service: crate::model::ObjectKey,
+        port: u16,
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// A facet this host does not implement was asked to change.
     #[error("the {facet} facet is not supported by this host")]
     Unsupported { facet: &'static str },

@@ -11,7 +11,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// `namespace/name` of a namespaced object (namespace empty for cluster-scoped).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct ObjectKey {
     pub namespace: String,
     pub name: String,

@@ -62,6 +62,23 @@ impl ProxyContext {
     }
 }
 
+impl ProxyContext {
+    /// Where a healthCheckNodePort listens in one family (kube-proxy's
+    /// rule): the family's NodePort prefixes, or, when they are none or
+    /// include a zero prefix, the family's zero prefix (every address).
+    pub fn health_check_nets(&self, family: Family) -> Vec<IpNet> {
+        let nets = self.node_port_nets(family);
+        if nets.is_empty() || nets.iter().any(|n| n.prefix_len() == 0) {
+            // `Ipv4Net`/`Ipv6Net` default to `0.0.0.0/0` / `::/0`.
+            return vec![match family {
+                Family::Ip => IpNet::V4(Default::default()),
+                Family::Ip6 => IpNet::V6(Default::default()),
+            }];
+        }
+        nets
+    }
+}
+
 fn family_of_net(net: &IpNet) -> Family {
     match net {
         IpNet::V4(_) => Family::Ip,

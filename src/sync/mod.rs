@@ -4,6 +4,7 @@
 pub mod conntrack;
 pub mod context;
 pub mod facet_steps;
+pub mod health_check;
 pub mod mark_sweep;
 pub mod nft_names;
 pub mod nft_service;

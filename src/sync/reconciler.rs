@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::ProxyContext;
 use super::conntrack::{ConntrackPlan, ConntrackTracker};
 use super::facet_steps::Planning;
+use super::health_check::NoLocalEndpoints;
 use super::ownership::{Owner, Ownerships};
 pub use super::report::SyncReport;
 use super::service_plan::{ServiceArtifacts, plan_service, plan_skeleton};
@@ -41,7 +42,8 @@ pub enum SyncError {
 
 /// What a service wants this sync.
 enum Wanted {
-    Artifacts(ServiceArtifacts),
+    /// Its artifacts, and its service ports without local endpoints.
+    Artifacts(ServiceArtifacts, NoLocalEndpoints),
     /// The service could not be projected: keep what it had.
     KeepPrevious,
 }
@@ -64,6 +66,9 @@ pub struct PlannedSync {
     context: ProxyContext,
     /// The UDP services' conntrack filters, recorded once applied.
     conntrack: ConntrackPlan,
+    /// Per service planned, its ports without local endpoints (full sync:
+    /// every service with any).
+    no_local: BTreeMap<ObjectKey, NoLocalEndpoints>,
 }
 
 impl PlannedSync {
@@ -87,7 +92,19 @@ impl PlannedSync {
             ownership,
             context,
             conntrack,
+            no_local: BTreeMap::new(),
         }
+    }
+
+    /// Records the services' counts, and the total they make in `report`.
+    fn with_no_local(
+        mut self,
+        no_local: BTreeMap<ObjectKey, NoLocalEndpoints>,
+        total: NoLocalEndpoints,
+    ) -> PlannedSync {
+        self.no_local = no_local;
+        self.report.no_local_endpoints = total;
+        self
     }
 }
 
@@ -105,6 +122,8 @@ pub struct Reconciler<H> {
     swept_once: bool,
     /// UDP services' conntrack filters, and whether a cleanup is due.
     conntrack: ConntrackTracker,
+    /// Services with ports without local endpoints, as last committed.
+    no_local: BTreeMap<ObjectKey, NoLocalEndpoints>,
 }
 
 impl<H: HostNetwork> Reconciler<H> {
@@ -117,6 +136,7 @@ impl<H: HostNetwork> Reconciler<H> {
             needs_full: true,
             swept_once: false,
             conntrack: ConntrackTracker::default(),
+            no_local: BTreeMap::new(),
         }
     }
 
@@ -240,10 +260,18 @@ impl<H: HostNetwork> Reconciler<H> {
     fn commit(&mut self, planned: PlannedSync, synced: bool, full: bool) -> SyncReport {
         if full {
             self.ownership = planned.ownership;
+            self.no_local = planned.no_local;
             self.needs_full = false;
             self.swept_once |= synced;
         } else {
             self.ownership.merge(planned.ownership);
+            for (key, count) in planned.no_local {
+                if count == NoLocalEndpoints::default() {
+                    self.no_local.remove(&key);
+                } else {
+                    self.no_local.insert(key, count);
+                }
+            }
         }
         self.context = Some(planned.context);
         self.conntrack.commit(planned.conntrack);
@@ -266,6 +294,7 @@ impl<H: HostNetwork> Reconciler<H> {
         let mut plan = HostPlan::default();
         let mut ownership = Ownerships::default();
         let mut conntrack = ConntrackPlan::full();
+        let mut no_local = BTreeMap::new();
         let mut planning = Planning {
             current,
             plan: &mut plan,
@@ -277,13 +306,25 @@ impl<H: HostNetwork> Reconciler<H> {
             planning.report.services_planned += 1;
             let owner = Arc::new(Owner::Service(key.clone()));
             match self.wanted(view, key, &context, planning.report, &mut conntrack) {
-                Wanted::Artifacts(artifacts) => planning.claim(&owner, artifacts, None),
+                Wanted::Artifacts(artifacts, count) => {
+                    planning.claim(&owner, artifacts, None);
+                    if count != NoLocalEndpoints::default() {
+                        no_local.insert(key.clone(), count);
+                    }
+                }
                 // Keep what it had, as it is on the host now.
-                Wanted::KeepPrevious => planning.keep(&owner, &self.ownership, true),
+                Wanted::KeepPrevious => {
+                    planning.keep(&owner, &self.ownership, true);
+                    if let Some(count) = self.no_local.get(key) {
+                        no_local.insert(key.clone(), *count);
+                    }
+                }
             }
         }
         planning.sweep_unowned();
+        let total = NoLocalEndpoints::total(no_local.values());
         PlannedSync::new(plan, view, report, ownership, context, conntrack)
+            .with_no_local(no_local, total)
     }
 
     /// Plans only `dirty` services against `current` (the mirror). Their
@@ -299,6 +340,7 @@ impl<H: HostNetwork> Reconciler<H> {
         let mut plan = HostPlan::default();
         let mut planned = Ownerships::default();
         let mut conntrack = ConntrackPlan::incremental();
+        let mut no_local = BTreeMap::new();
         let mut planning = Planning {
             current,
             plan: &mut plan,
@@ -309,9 +351,10 @@ impl<H: HostNetwork> Reconciler<H> {
             planning.report.services_planned += 1;
             let owner = Arc::new(Owner::Service(key.clone()));
             let wanted = self.wanted(view, key, &context, planning.report, &mut conntrack);
-            let Wanted::Artifacts(artifacts) = wanted else {
+            let Wanted::Artifacts(artifacts, count) = wanted else {
                 continue;
             };
+            no_local.insert(key.clone(), count);
             planning.sweep_unwanted(&owner, &self.ownership, &artifacts);
             planning.claim(&owner, artifacts, Some(&self.ownership));
             if !view.synced {
@@ -319,7 +362,12 @@ impl<H: HostNetwork> Reconciler<H> {
                 planning.keep(&owner, &self.ownership, false);
             }
         }
+        let unchanged = (self.no_local.iter())
+            .filter(|(k, _)| !no_local.contains_key(*k))
+            .map(|(_, c)| c);
+        let total = NoLocalEndpoints::total(unchanged.chain(no_local.values()));
         PlannedSync::new(plan, view, report, planned, context, conntrack)
+            .with_no_local(no_local, total)
     }
 
     fn wanted(
@@ -332,7 +380,7 @@ impl<H: HostNetwork> Reconciler<H> {
     ) -> Wanted {
         let Some(svc) = view.services.get(key) else {
             conntrack.planned(key, None);
-            return Wanted::Artifacts(ServiceArtifacts::default());
+            return Wanted::Artifacts(ServiceArtifacts::default(), NoLocalEndpoints::default());
         };
         let (projected, warnings) = project_service(
             svc,
@@ -344,11 +392,11 @@ impl<H: HostNetwork> Reconciler<H> {
         match projected {
             Ok(Projection::Service(s)) => {
                 conntrack.planned(key, Some(&s));
-                Wanted::Artifacts(plan_service(&s, context))
+                Wanted::Artifacts(plan_service(&s, context), NoLocalEndpoints::of(&s))
             }
             Ok(Projection::Skipped(_)) => {
                 conntrack.planned(key, None);
-                Wanted::Artifacts(ServiceArtifacts::default())
+                Wanted::Artifacts(ServiceArtifacts::default(), NoLocalEndpoints::default())
             }
             Err(e) => {
                 conntrack.kept(key);
@@ -362,6 +410,10 @@ impl<H: HostNetwork> Reconciler<H> {
 #[cfg(test)]
 #[path = "reconciler_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "reconciler_facet_tests.rs"]
+mod facet_tests;
 
 #[cfg(test)]
 #[path = "reconciler_conntrack_tests.rs"]

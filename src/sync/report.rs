@@ -10,6 +10,7 @@ use crate::model::annotations::InvalidAnnotation;
 use crate::model::projection::ProjectionError;
 
 use super::SyncKind;
+use super::health_check::NoLocalEndpoints;
 
 /// An artifact the host refused to apply.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub struct SyncReport {
     pub conntrack: Option<ConntrackReport>,
     /// Why the cleanup failed (the sync still succeeded; retried next sync).
     pub conntrack_error: Option<String>,
+    /// Service ports with a `Local` policy and no local endpoint, over
+    /// every service, as of this sync (`kubeproxy_sync_proxy_rules_no_local_endpoints_total`).
+    pub no_local_endpoints: NoLocalEndpoints,
     /// Time spent reading the host (full syncs), planning, and applying.
     pub snapshot_time: Duration,
     pub plan_time: Duration,
@@ -63,6 +67,7 @@ impl SyncReport {
             refused: Vec::new(),
             conntrack: None,
             conntrack_error: None,
+            no_local_endpoints: NoLocalEndpoints::default(),
             snapshot_time: Duration::ZERO,
             plan_time: Duration::ZERO,
             apply_time: Duration::ZERO,
@@ -79,7 +84,7 @@ impl SyncReport {
     pub(super) fn refused(&mut self, refused: Vec<Refused>) {
         self.refused.extend(refused.into_iter().map(|r| NotApplied {
             facet: r.facet,
-            message: r.error.to_string(),
+            message: with_causes(&r.error),
         }));
     }
 
@@ -140,4 +145,16 @@ impl SyncReport {
             "synced"
         );
     }
+}
+
+/// An error and its causes, `: `-separated.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

@@ -3,6 +3,7 @@
 //! planner fills its own map; the reconciler treats them all alike.
 
 use super::ProxyContext;
+use super::health_check::plan_health_check;
 use super::nft_service;
 use super::nft_skeleton;
 use crate::host::facet::{Facets, Maps};
@@ -15,6 +16,7 @@ pub type ServiceArtifacts = Facets<Maps>;
 pub fn plan_service(svc: &KubeRouterService, ctx: &ProxyContext) -> ServiceArtifacts {
     ServiceArtifacts {
         nft: nft_service::plan_service(svc, ctx),
+        health_checks: plan_health_check(svc, ctx),
         ..ServiceArtifacts::default()
     }
 }

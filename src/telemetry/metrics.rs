@@ -12,6 +12,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets, line
 use prometheus_client::registry::Registry;
 
 use crate::sync::SyncKind;
+use crate::sync::health_check::NoLocalEndpoints;
 
 /// `kroute_syncs_total` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -57,6 +58,7 @@ pub struct LoopMetrics {
     conntrack_deleted: Counter,
     conntrack_failures: Counter,
     artifacts: Family<FacetLabels, Gauge>,
+    refused: Family<FacetLabels, Counter>,
 }
 
 impl Default for LoopMetrics {
@@ -81,6 +83,7 @@ impl LoopMetrics {
             conntrack_deleted: Counter::default(),
             conntrack_failures: Counter::default(),
             artifacts: Family::default(),
+            refused: Family::default(),
         };
         // Every series exists from the start, at 0 (an empty family is not
         // exposed at all, and rate() needs the zero).
@@ -94,9 +97,13 @@ impl LoopMetrics {
                 let _ = m.syncs.get_or_create(&SyncLabels { kind, result });
             }
         }
-        let _ = m.artifacts.get_or_create(&FacetLabels {
-            facet: "nftables".to_string(),
-        });
+        for facet in crate::host::facet::facet_names() {
+            let facet = facet.to_string();
+            let _ = m.artifacts.get_or_create(&FacetLabels {
+                facet: facet.clone(),
+            });
+            let _ = m.refused.get_or_create(&FacetLabels { facet });
+        }
         let r = &mut m.registry;
         r.register(
             "kubeproxy_sync_proxy_rules_duration_seconds",
@@ -153,6 +160,11 @@ impl LoopMetrics {
             "Artifacts kroute owns, per facet",
             m.artifacts.clone(),
         );
+        r.register(
+            "kroute_artifacts_refused",
+            "Artifacts the host refused to apply (a health check port already taken), per facet",
+            m.refused.clone(),
+        );
         m
     }
 
@@ -177,6 +189,27 @@ impl LoopMetrics {
             .as_secs_f64();
         self.last_timestamp.set(secs);
         self.swept.inc_by(swept as u64);
+    }
+
+    /// The host refused an artifact of `facet`.
+    pub fn refused(&self, facet: &str) {
+        let labels = FacetLabels {
+            facet: facet.to_string(),
+        };
+        self.refused.get_or_create(&labels).inc();
+    }
+
+    /// Sets `kubeproxy_sync_proxy_rules_no_local_endpoints_total` (a gauge,
+    /// recomputed every sync).
+    pub fn no_local_endpoints(&self, counts: NoLocalEndpoints) {
+        for (policy, n) in [("internal", counts.internal), ("external", counts.external)] {
+            let labels = TrafficPolicyLabels {
+                traffic_policy: policy,
+            };
+            self.no_local_endpoints
+                .get_or_create(&labels)
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     pub fn apply_failed(&self) {

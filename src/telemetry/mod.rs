@@ -123,6 +123,7 @@ impl Telemetry {
             updates: 0,
             deletes: 0,
             deletes_withheld: 0,
+            refused: Vec::new(),
         };
         let mut inner = lock(&self.inner);
         match attempt.outcome {
@@ -132,6 +133,11 @@ impl Telemetry {
                 record.updates = report.updates;
                 record.deletes = report.deletes;
                 record.deletes_withheld = report.deletes_withheld;
+                record.refused = report.refused.iter().map(|r| r.message.clone()).collect();
+                for r in &report.refused {
+                    self.metrics.refused(r.facet);
+                }
+                self.metrics.no_local_endpoints(report.no_local_endpoints);
                 self.metrics.sync_succeeded(now, report.deletes);
                 if let Some(ct) = &report.conntrack {
                     self.metrics.conntrack_cleaned(ct.deleted);
@@ -199,6 +205,14 @@ impl Telemetry {
         &self,
     ) -> Option<mpsc::UnboundedReceiver<InvalidAnnotation>> {
         lock(&self.feed_rx).take()
+    }
+}
+
+/// The health-check listeners' "proxy healthy": the loop's health rule
+/// now (node eligibility aside, like kube-proxy's).
+impl crate::host::health_check::ProxyHealth for Telemetry {
+    fn healthy(&self) -> bool {
+        self.health(SystemTime::now()).healthy
     }
 }
 

@@ -28,6 +28,8 @@ pub struct SyncAttemptStatus {
     pub updates: usize,
     pub deletes: usize,
     pub deletes_withheld: usize,
+    /// Artifacts the host refused (each message names the artifact).
+    pub refused: Vec<String>,
 }
 
 /// The last failed sync.

@@ -25,6 +25,9 @@ pub struct SyncDoc {
     pub updates: usize,
     pub deletes: usize,
     pub deletes_withheld: usize,
+    /// Artifacts the host refused (a health check port already taken).
+    #[serde(default)]
+    pub refused: Vec<String>,
 }
 
 /// The last failed sync.
@@ -88,6 +91,7 @@ impl StatusDoc {
             updates: a.updates,
             deletes: a.deletes,
             deletes_withheld: a.deletes_withheld,
+            refused: a.refused.clone(),
         });
         StatusDoc {
             node_name: status.node_name.clone(),
@@ -167,6 +171,9 @@ impl StatusDoc {
                         String::new()
                     }
                 );
+                for r in &s.refused {
+                    let _ = writeln!(out, "  not applied:   {r}");
+                }
             }
         }
         if let Some(t) = &self.last_successful_sync {

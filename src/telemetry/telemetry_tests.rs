@@ -142,6 +142,7 @@ fn record(at: SystemTime, result: AttemptResult) -> SyncAttemptStatus {
         updates: 0,
         deletes: 0,
         deletes_withheld: 0,
+        refused: Vec::new(),
     }
 }
 
@@ -398,6 +399,57 @@ fn a_sync_updates_counters_gauges_and_the_status() {
         human.contains("nftables 12") && human.contains("failed: applying changes"),
         "{human}"
     );
+}
+
+#[test]
+fn no_local_endpoints_and_refused_artifacts_reach_metrics_and_status() {
+    let tel = Telemetry::new(t(0), PERIOD);
+    let mut report = SyncReport::new(SyncKind::Full);
+    report.no_local_endpoints = crate::sync::health_check::NoLocalEndpoints {
+        internal: 1,
+        external: 3,
+    };
+    report.refused.push(crate::sync::report::NotApplied {
+        facet: "health-checks",
+        message: "Service default/web: cannot listen on 0.0.0.0:32000".into(),
+    });
+    tel.synced(t(1), attempt(&Ok(report), 5));
+    let m = metrics(&tel);
+    let series = |p: &str| {
+        m.value(&format!(
+            "kubeproxy_sync_proxy_rules_no_local_endpoints_total{{traffic_policy=\"{p}\"}}"
+        ))
+    };
+    assert_eq!(
+        (series("internal"), series("external")),
+        (Some(1.0), Some(3.0))
+    );
+    assert_eq!(
+        m.value("kroute_artifacts_refused_total{facet=\"health-checks\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.value("kroute_artifacts_refused_total{facet=\"nftables\"}"),
+        Some(0.0)
+    );
+    // Recomputed, not accumulated: the next sync's value replaces it.
+    tel.synced(t(2), attempt(&ok(SyncKind::Full), 5));
+    let m = metrics(&tel);
+    assert_eq!(
+        m.value("kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"external\"}"),
+        Some(0.0)
+    );
+    let doc = tel.status(t(1));
+    assert!(doc.last_sync.expect("a sync").refused.is_empty());
+}
+
+#[test]
+fn the_proxy_health_of_health_check_listeners_is_the_loop_health_rule() {
+    use crate::host::health_check::ProxyHealth;
+    let tel = Telemetry::new(SystemTime::now(), PERIOD);
+    assert!(tel.healthy(), "nothing pending");
+    tel.queued(SystemTime::now() - PERIOD * 3);
+    assert!(!tel.healthy(), "a change waited more than 2 x syncPeriod");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 pub mod apiserver;
 pub mod clients;
+pub mod http;
 pub mod kroute_process;
 pub mod kube_scene;
 pub mod manifests;

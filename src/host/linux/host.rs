@@ -1,4 +1,5 @@
-//! `LinuxHost`: the real host (the nftables facet; other facets come later).
+//! `LinuxHost`: the real host: the nftables facet through `nft -f -`, and
+//! the health-check facet in-process (other facets come later).
 
 use std::time::{Duration, Instant};
 
@@ -8,15 +9,18 @@ use super::nft_read::parse_table;
 use super::nft_script::render;
 use super::nft_txn::{self, TxnInput};
 use crate::host::conntrack::{ConntrackFlush, ConntrackReport};
-use crate::host::facet::{Facet, NftFacet};
+use crate::host::facet::{Facet, HealthCheckFacet, NftFacet};
+use crate::host::health_check::HealthCheckServers;
 use crate::host::nft::{Family, NftKey, NftValue};
-use crate::host::{Applied, HostError, HostNetwork, HostPlan, HostSnapshot};
+use crate::host::{Applied, HostError, HostNetwork, HostPlan, HostSnapshot, Refused};
 
 /// How long a chain flushed for a deferred delete stays before it is deleted.
 const DEFERRED_DELETE_DELAY: Duration = Duration::from_secs(1);
 
 /// The real host. Applies each plan's nftables part as one `nft -f -`
-/// transaction and keeps the mirror of what it committed.
+/// transaction, its health-check part to its listeners (when it has them:
+/// [`LinuxHost::with_health_checks`]), and keeps the mirror of what it
+/// committed.
 #[derive(Debug)]
 pub struct LinuxHost {
     runner: NftRunner,
@@ -27,6 +31,8 @@ pub struct LinuxHost {
     /// Chains flushed (and dropped from the mirror) whose delete waits.
     pending: Vec<PendingDelete>,
     delay: Duration,
+    /// The healthCheckNodePort listeners; `None`: the facet is unsupported.
+    health_checks: Option<HealthCheckServers>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +63,19 @@ impl LinuxHost {
             defer_chain_deletes: needs_deferred_chain_deletes(release),
             pending: Vec::new(),
             delay: DEFERRED_DELETE_DELAY,
+            health_checks: None,
         }
+    }
+
+    /// This host with the health-check facet, served by `servers`.
+    pub fn with_health_checks(mut self, servers: HealthCheckServers) -> LinuxHost {
+        self.health_checks = Some(servers);
+        self
+    }
+
+    /// The health-check listeners, when this host has them.
+    pub fn health_checks(&self) -> Option<&HealthCheckServers> {
+        self.health_checks.as_ref()
     }
 
     pub fn runner(&self) -> &NftRunner {
@@ -147,6 +165,9 @@ impl HostNetwork for LinuxHost {
                 snap.nft.extend(parse_table(family, &json)?);
             }
         }
+        if let Some(servers) = &self.health_checks {
+            snap.health_checks = servers.current();
+        }
         self.mirror = snap.clone();
         Ok(snap)
     }
@@ -156,7 +177,10 @@ impl HostNetwork for LinuxHost {
     }
 
     fn apply(&mut self, plan: &HostPlan) -> Result<Applied, HostError> {
-        let supported = [NftFacet::NAME];
+        let mut supported = vec![NftFacet::NAME];
+        if self.health_checks.is_some() {
+            supported.push(HealthCheckFacet::NAME);
+        }
         if let Some(facet) = plan
             .facets_changed()
             .into_iter()
@@ -164,8 +188,21 @@ impl HostNetwork for LinuxHost {
         {
             return Err(HostError::Unsupported { facet });
         }
-        self.apply_nft(plan)?;
-        Ok(Applied::default())
+        // Each facet is applied whatever the other's outcome.
+        let nft = self.apply_nft(plan);
+        let mut applied = Applied::default();
+        if let Some(servers) = &mut self.health_checks {
+            let errors = servers.apply(&plan.health_checks);
+            applied
+                .refused
+                .extend(errors.into_iter().map(|error| Refused {
+                    facet: HealthCheckFacet::NAME,
+                    error,
+                }));
+            self.mirror.health_checks = servers.current();
+        }
+        nft?;
+        Ok(applied)
     }
 
     /// Over ctnetlink, in kroute's network namespace.
