@@ -7,10 +7,10 @@ mod support;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use support::clients::{Failure, backends_answering, request, requests};
+use support::clients::{Failure, backends_answering, peer_answers, request};
 use support::manifests::{LbIngress, ServicePort, ServiceSpec};
 use support::scene::{BACKEND_PORT, Backend, PEER_PORT, Scene};
-use support::servers::{Transport, parse_peer_reply};
+use support::servers::Transport;
 use support::topology::{CLIENT_IP, NODE_IP, POD_GATEWAY};
 
 const ATTEMPTS: usize = 30;
@@ -29,24 +29,6 @@ fn peer_ports(node_port: Option<u16>) -> Vec<ServicePort> {
                 Some(np) => p.with_node_port(np),
                 None => p,
             }
-        })
-        .collect()
-}
-
-/// `count` attempts that must all answer; each answer as (backend, peer seen).
-fn peer_answers(
-    ns_path: &str,
-    transport: Transport,
-    addr: SocketAddr,
-    count: usize,
-) -> Vec<(String, IpAddr)> {
-    requests(ns_path, transport, addr, count)
-        .into_iter()
-        .map(|outcome| {
-            let answer = outcome.unwrap_or_else(|e| {
-                panic!("{transport:?} {addr} from {ns_path}: no answer: {e:?}")
-            });
-            parse_peer_reply(&answer)
         })
         .collect()
 }

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use super::ns_thread;
-use super::servers::Transport;
+use super::servers::{Transport, parse_peer_reply};
 
 /// Bound on one attempt (connect, then read the answer).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -45,9 +45,31 @@ pub fn requests(
             .map(|_| match transport {
                 Transport::Tcp => tcp_once(addr),
                 Transport::Udp => udp_once(addr),
+                Transport::Sctp => super::sctp::request(addr, ATTEMPT_TIMEOUT).map_err(classify),
             })
             .collect()
     })
+}
+
+/// `count` attempts that must all answer a [`Reply::NameAndPeer`] server;
+/// each answer as (backend, peer it saw). Panics naming the failed attempt.
+///
+/// [`Reply::NameAndPeer`]: super::servers::Reply::NameAndPeer
+pub fn peer_answers(
+    ns_path: &str,
+    transport: Transport,
+    addr: SocketAddr,
+    count: usize,
+) -> Vec<(String, IpAddr)> {
+    requests(ns_path, transport, addr, count)
+        .into_iter()
+        .map(|outcome| {
+            let answer = outcome.unwrap_or_else(|e| {
+                panic!("{transport:?} {addr} from {ns_path}: no answer: {e:?}")
+            });
+            parse_peer_reply(&answer)
+        })
+        .collect()
 }
 
 /// `count` attempts that must all succeed; returns the set of backends that

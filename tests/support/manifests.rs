@@ -84,12 +84,28 @@ impl ServicePort {
         self.node_port = Some(node_port);
         self
     }
+
+    /// `port` over TCP (named `tcp`) and UDP (`udp`) to `target`, with the
+    /// same node port for both protocols when `node_port` is given.
+    pub fn tcp_and_udp(port: u16, target: u16, node_port: Option<u16>) -> Vec<ServicePort> {
+        [("tcp", Transport::Tcp), ("udp", Transport::Udp)]
+            .into_iter()
+            .map(|(name, transport)| {
+                let p = ServicePort::new(name, transport, port, target);
+                match node_port {
+                    Some(np) => p.with_node_port(np),
+                    None => p,
+                }
+            })
+            .collect()
+    }
 }
 
 fn protocol(t: Transport) -> &'static str {
     match t {
         Transport::Tcp => "TCP",
         Transport::Udp => "UDP",
+        Transport::Sctp => "SCTP",
     }
 }
 
@@ -155,6 +171,13 @@ pub struct ServiceSpec {
     /// `Cluster` or `Local`; omitted (Cluster) when `None`.
     pub external_traffic_policy: Option<String>,
     pub internal_traffic_policy: Option<String>,
+    /// `metadata.annotations`.
+    pub annotations: Vec<(String, String)>,
+    /// `sessionAffinity: ClientIP` with this `timeoutSeconds` (`Some(None)`:
+    /// the default timeout).
+    pub client_ip_affinity: Option<Option<u32>>,
+    /// `spec.loadBalancerSourceRanges`.
+    pub load_balancer_source_ranges: Vec<String>,
 }
 
 impl ServiceSpec {
@@ -198,12 +221,22 @@ kind: Service
 metadata:
   name: {name}
   namespace: default
-spec:
+",
+            name = self.name,
+        );
+        if !self.annotations.is_empty() {
+            yaml.push_str("  annotations:\n");
+            for (key, value) in &self.annotations {
+                let _ = writeln!(yaml, "    {key}: {value:?}");
+            }
+        }
+        let _ = write!(
+            yaml,
+            "spec:
   type: {kind}
   clusterIP: {first}
   clusterIPs:
 ",
-            name = self.name,
             first = self.cluster_ips.first().expect("at least one cluster IP"),
         );
         for ip in &self.cluster_ips {
@@ -223,6 +256,21 @@ spec:
         }
         if let Some(itp) = &self.internal_traffic_policy {
             let _ = writeln!(yaml, "  internalTrafficPolicy: {itp}");
+        }
+        if let Some(timeout) = self.client_ip_affinity {
+            yaml.push_str("  sessionAffinity: ClientIP\n");
+            if let Some(secs) = timeout {
+                let _ = writeln!(
+                    yaml,
+                    "  sessionAffinityConfig:\n    clientIP:\n      timeoutSeconds: {secs}"
+                );
+            }
+        }
+        if !self.load_balancer_source_ranges.is_empty() {
+            yaml.push_str("  loadBalancerSourceRanges:\n");
+            for range in &self.load_balancer_source_ranges {
+                let _ = writeln!(yaml, "  - {range}");
+            }
         }
         if !self.external_ips.is_empty() {
             yaml.push_str("  externalIPs:\n");

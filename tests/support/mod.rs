@@ -15,6 +15,7 @@ pub mod nft;
 pub mod ns_process;
 pub mod ns_thread;
 pub mod scene;
+pub mod sctp;
 pub mod servers;
 pub mod tcp_proxy;
 pub mod topology;

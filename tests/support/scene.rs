@@ -13,7 +13,7 @@ use super::manifests::{
     node_yaml_dual, service_yaml_ports, slice_yaml,
 };
 use super::nft::{self, ForeignTable, NftTable};
-use super::servers::{self, EchoServer, Reply, Transport};
+use super::servers::{self, EchoServer, Reply};
 use super::topology::{NODE_IP, NODE_IP6, POD_CIDR, POD_CIDR6, Topology};
 
 pub const NODE_NAME: &str = "node-a";
@@ -46,20 +46,10 @@ impl TestService {
         node_port: Option<u16>,
         backends: &[&str],
     ) -> Self {
-        let ports = [("tcp", Transport::Tcp), ("udp", Transport::Udp)]
-            .into_iter()
-            .map(|(port_name, transport)| {
-                let port = ServicePort::new(port_name, transport, 80, BACKEND_PORT);
-                match node_port {
-                    Some(np) => port.with_node_port(np),
-                    None => port,
-                }
-            })
-            .collect();
         TestService {
             name: name.to_string(),
             cluster_ip,
-            ports,
+            ports: ServicePort::tcp_and_udp(80, BACKEND_PORT, node_port),
             backends: backends.iter().map(|b| b.to_string()).collect(),
         }
     }
@@ -166,6 +156,22 @@ impl Scene {
             foreign,
             topo,
         }
+    }
+
+    /// Rewrites the config with these extra `proxy:` keys (one `key: value`
+    /// each, e.g. `masqueradeAll: true`); takes effect at the next start.
+    pub fn set_proxy_options(&mut self, options: &[&str]) {
+        let config = write_config(
+            &self.manifests.scratch(),
+            NODE_NAME,
+            &self.manifests.path(),
+            SYNC_PERIOD,
+        );
+        let yaml = std::fs::read_to_string(&config).expect("read kroute config");
+        let extra: String = options.iter().map(|o| format!("  {o}\n")).collect();
+        let yaml = yaml.replacen("proxy:\n", &format!("proxy:\n{extra}"), 1);
+        std::fs::write(&config, yaml).expect("write kroute config");
+        self.config = config;
     }
 
     /// Writes (or rewrites) the manifest file of `svc`.

@@ -21,6 +21,8 @@ const POLL: Duration = Duration::from_millis(20);
 pub enum Transport {
     Tcp,
     Udp,
+    /// SCTP over raw sockets (see `sctp`): this kernel has no SCTP stack.
+    Sctp,
 }
 
 /// What a server answers.
@@ -80,6 +82,15 @@ impl EchoServer {
             match transport {
                 Transport::Tcp => serve_tcp(addr, &reply, &thread_stop, ready_tx),
                 Transport::Udp => serve_udp(addr, &reply, &thread_stop, ready_tx),
+                Transport::Sctp => super::sctp::serve(
+                    port,
+                    |peer| reply.to(SocketAddr::new(peer, 0)),
+                    || thread_stop.load(Ordering::SeqCst),
+                    |r| {
+                        let _ = ready_tx.send(r.map_err(|e| e.to_string()));
+                    },
+                    POLL,
+                ),
             }
         });
         let bound = ready_rx

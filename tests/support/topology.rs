@@ -34,6 +34,24 @@ pub const POD_CIDR6: &str = "fd00:244:1::/64";
 pub const CLUSTER_CIDR6: &str = "fd00:244::/48";
 pub const SERVICE_CIDR6: &str = "fd00:96::/112";
 
+/// The cluster IPs `10.96.0.<n>` and `fd00:96::<n>` (hex digits as written).
+pub fn service_ips(n: u8) -> [IpAddr; 2] {
+    [
+        IpAddr::V4(Ipv4Addr::new(10, 96, 0, n)),
+        IpAddr::V6(Ipv6Addr::new(0xfd00, 0x96, 0, 0, 0, 0, 0, u16::from(n))),
+    ]
+}
+
+/// A second outside client ([`Topology::second_client`]), on its own link.
+pub const CLIENT2_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 51, 2);
+pub const NODE_IP_CLIENT2: Ipv4Addr = Ipv4Addr::new(192, 168, 51, 1);
+pub const CLIENT2_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x51, 0, 0, 0, 0, 0, 2);
+pub const NODE_IP6_CLIENT2: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x51, 0, 0, 0, 0, 0, 1);
+/// What outside clients route through the node besides the service and
+/// cluster CIDRs: the external and LoadBalancer addresses tests use.
+pub const EXTERNAL_NETS: [&str; 2] = ["203.0.113.0/24", "198.51.100.0/24"];
+pub const EXTERNAL_NETS6: [&str; 1] = ["2001:db8::/32"];
+
 /// Sysctls of every namespace, set before its interfaces exist so they
 /// inherit them: IPv6 addresses usable without DAD, and no redirects
 /// accepted (a redirect would turn a later "refused" into an unreachable).
@@ -182,6 +200,54 @@ impl Topology {
             ns.ip(&[v, "route", "add", "default", "via", &gateway, "dev", "eth0"]);
         }
         self.pods.push(Pod { name, ip, ip6, ns });
+    }
+
+    /// Another outside client, `192.168.51.2` / `fd00:51::2` on a link of
+    /// its own (`vclient2` on the node), routing the service and cluster
+    /// CIDRs and [`EXTERNAL_NETS`] through the node. Dropping it removes it.
+    pub fn second_client(&self) -> NetNs {
+        let client = NetNs::new(&format!("{}-cli2", short_prefix(&self.node.name)));
+        set_sysctls(&client, COMMON_SYSCTLS);
+        veth(
+            &self.node,
+            "vclient2",
+            &format!("{NODE_IP_CLIENT2}/24"),
+            &client,
+            "eth0",
+            &format!("{CLIENT2_IP}/24"),
+        );
+        add_addr6(&self.node, "vclient2", &format!("{NODE_IP6_CLIENT2}/64"));
+        add_addr6(&client, "eth0", &format!("{CLIENT2_IP6}/64"));
+        self.node
+            .sysctl("net.ipv4.conf.vclient2.send_redirects", "0");
+        for cidr in [SERVICE_CIDR, CLUSTER_CIDR].iter().chain(&EXTERNAL_NETS) {
+            client.ip(&["route", "add", cidr, "via", &NODE_IP_CLIENT2.to_string()]);
+        }
+        for cidr in [SERVICE_CIDR6, CLUSTER_CIDR6].iter().chain(&EXTERNAL_NETS6) {
+            client.ip(&[
+                "-6",
+                "route",
+                "add",
+                cidr,
+                "via",
+                &NODE_IP6_CLIENT2.to_string(),
+            ]);
+        }
+        client
+    }
+
+    /// Routes the first client's traffic for [`EXTERNAL_NETS`] (and
+    /// [`EXTERNAL_NETS6`]) through the node, as routers in front of a
+    /// cluster would.
+    pub fn route_external_via_node(&self) {
+        for cidr in EXTERNAL_NETS {
+            self.client
+                .ip(&["route", "add", cidr, "via", &NODE_IP.to_string()]);
+        }
+        for cidr in EXTERNAL_NETS6 {
+            self.client
+                .ip(&["-6", "route", "add", cidr, "via", &NODE_IP6.to_string()]);
+        }
     }
 
     /// The pod named `name` (`backend-N`).
