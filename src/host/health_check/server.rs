@@ -95,6 +95,9 @@ impl HealthCheckServers {
     /// Closes what is deleted, updates counts in place, opens what is new.
     /// Returns the artifacts that could not be applied (each error names
     /// the service, the port and the address); the others are applied.
+    /// Call it off the runtime's own threads (the loop's blocking task):
+    /// closing waits, up to [`CLOSE_WAIT`], for the runtime to drop a
+    /// listener's task.
     pub fn apply(&mut self, plan: &FacetPlan<HealthCheckKey, HealthCheckValue>) -> Vec<HostError> {
         for key in &plan.deletes {
             if let Some(listener) = self.listeners.remove(key) {
