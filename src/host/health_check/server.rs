@@ -96,7 +96,7 @@ impl HealthCheckServers {
     /// Returns the artifacts that could not be applied (each error names
     /// the service, the port and the address); the others are applied.
     /// Call it off the runtime's own threads (the loop's blocking task):
-    /// closing waits, up to [`CLOSE_WAIT`], for the runtime to drop a
+    /// closing waits, up to `CLOSE_WAIT`, for the runtime to drop a
     /// listener's task.
     pub fn apply(&mut self, plan: &FacetPlan<HealthCheckKey, HealthCheckValue>) -> Vec<HostError> {
         for key in &plan.deletes {
