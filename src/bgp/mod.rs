@@ -1,11 +1,17 @@
 //! BGP: kroute's embedded speaker, sans-IO. The wire format is netgauze's
 //! (`codec`, `attrs`, `update_decode` for RFC 7606); the session state
 //! machine (`fsm`, `fsm_collision`, `open`, `backoff`) and the Adj-RIB-Out
-//! with UPDATE packing (`rib`, `pack`) are ours and pure.
+//! with UPDATE packing (`rib`, `pack`) and the peer that joins them
+//! (`peer`) are ours and pure. I/O is in thin tokio tasks (`tasks`) behind
+//! the `Speaker` and its `SpeakerHandle` (`speaker`).
 //! The facet's types, what the planner hands to the speaker's local RIB,
 //! are host types (`host::bgp`); they are re-exported here for the speaker.
 
 pub use crate::host::bgp::{OriginatedRoute, RouteAttrs};
+
+pub use config::{PeerSpec, SpeakerConfig};
+pub use peer::{LocalRib, PeerRoutes, PeerStatus};
+pub use speaker::{Reply, Speaker, SpeakerError, SpeakerHandle};
 
 pub mod attrs;
 pub mod backoff;
@@ -20,4 +26,6 @@ pub mod open;
 pub mod pack;
 pub mod peer;
 pub mod rib;
+pub mod speaker;
+mod tasks;
 pub mod update_decode;

@@ -19,7 +19,7 @@
 //! When problems differ, the strongest approach wins (3j). Session reset is
 //! the `Err` (the NOTIFICATION to send); the others are `Outcome`s.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net};
 use netgauze_bgp_pkt::nlri::Ipv4Unicast;
@@ -379,7 +379,7 @@ fn semantic_problems(
 fn usable_next_hop(nh: IpAddr) -> bool {
     match nh {
         IpAddr::V4(a) => !(a.is_unspecified() || a.is_broadcast() || a.is_multicast()),
-        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast() || a == Ipv6Addr::LOCALHOST),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
     }
 }
 
