@@ -4,11 +4,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use kroute::host::HostNetwork;
 use kroute::host::health_check::HealthCheckServers;
 use kroute::host::linux::LinuxHost;
 use kroute::host::linux::nft_exec::NftRunner;
-use kroute::host::plan_display::{render_human, render_json};
+use kroute::host::linux::nft_rules_read::snapshot_with_rules;
+use kroute::host::plan_display::PlanView;
 use kroute::model::ClusterView;
 use kroute::model::SourceUpdate;
 use kroute::model::annotations::InvalidAnnotation;
@@ -307,7 +307,9 @@ fn plan(config: Config, json: bool, exit_code: bool) -> Result<ExitCode> {
         SourceChoice::Kube(kubeconfig) => first_kube_view(&config, kubeconfig)?,
     };
     let mut host = LinuxHost::new(NftRunner::default());
-    let current = host.snapshot().context("reading the kroute tables")?;
+    // The rules of the chains too, to show an updated chain's rules against
+    // those it has now.
+    let (current, rules) = snapshot_with_rules(&mut host).context("reading the kroute tables")?;
     let reconciler = Reconciler::new(host, settings(&config));
     let planned = reconciler.plan_full(&view, &current);
     let report = &planned.report;
@@ -323,13 +325,15 @@ fn plan(config: Config, json: bool, exit_code: bool) -> Result<ExitCode> {
             report.deletes_withheld
         );
     }
+    let view = PlanView {
+        plan: &planned.plan,
+        current: &current,
+        nft_rules: &rules,
+    };
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&render_json(&planned.plan))?
-        );
+        println!("{}", serde_json::to_string_pretty(&view.json()?)?);
     } else {
-        print!("{}", render_human(&planned.plan));
+        print!("{}", view.human());
     }
     if exit_code && !planned.plan.is_empty() {
         return Ok(ExitCode::from(EXIT_CHANGES_PENDING));

@@ -1,157 +1,158 @@
-//! How `kroute plan` shows a plan: one line per operation for humans, or JSON.
+//! How `kroute plan` shows a plan: in nft syntax for people, or as JSON for
+//! tools (the schema is documented in docs/cli.md, `kroute plan`).
+//!
+//! A [`PlanView`] is a plan with what it was made against (the snapshot,
+//! and the rules of the host's chains), so that updates show the value the
+//! host has now. Each facet renders its own part: nftables in
+//! `nft_human` (text) and through `linux::nft_json` (JSON: nft's own
+//! libnftables schema); the other facets, which no host applies yet, as
+//! one line per key. A facet that gets a renderer of its own adds it here.
+
+mod nft_human;
 
 use std::fmt::Write;
 
 use serde_json::{Value, json};
 
-use super::plan::{FacetPlan, HostPlan};
+use super::HostError;
+use super::facet::{Facet, FacetVisitor, NftFacet, for_each_facet};
+use super::linux::nft_json::ops_json;
+use super::linux::nft_rules_read::ChainRules;
+use super::linux::nft_txn::{self, TxnInput};
+use super::plan::{HostPlan, HostSnapshot, OpCounts};
 
-/// Human-readable plan: a summary line per non-empty facet, then `+` create,
-/// `~` update, `-` delete lines. "No changes." when empty.
-pub fn render_human(plan: &HostPlan) -> String {
-    let mut out = String::new();
-    facet_human(&mut out, "nftables", &plan.nft);
-    facet_human(&mut out, "addresses", &plan.addresses);
-    facet_human(&mut out, "routes", &plan.routes);
-    facet_human(&mut out, "ipvs", &plan.ipvs);
-    facet_human(&mut out, "bgp", &plan.bgp);
-    if out.is_empty() {
-        out.push_str("No changes.\n");
-    }
-    out
+/// The version of libnftables-json the `nftables` array follows.
+pub const NFT_JSON_SCHEMA_VERSION: u32 = 1;
+
+/// A plan and what it was made against.
+pub struct PlanView<'a> {
+    pub plan: &'a HostPlan,
+    /// The snapshot the plan was made against.
+    pub current: &'a HostSnapshot,
+    /// The rules of the host's chains in that snapshot (empty when not read:
+    /// updated chains then show only their new rules).
+    pub nft_rules: &'a ChainRules,
 }
 
-fn facet_human<K, V: Clone>(out: &mut String, name: &str, plan: &FacetPlan<K, V>)
-where
-    K: Ord + Clone + Describe,
-{
-    if plan.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "{name}: {} to create, {} to update, {} to delete",
-        plan.creates.len(),
-        plan.updates.len(),
-        plan.deletes.len()
-    );
-    for k in plan.creates.keys() {
-        let _ = writeln!(out, "  + {}", k.describe());
-    }
-    for k in plan.updates.keys() {
-        let _ = writeln!(out, "  ~ {}", k.describe());
-    }
-    for k in &plan.deletes {
-        let _ = writeln!(out, "  - {}", k.describe());
-    }
-}
-
-/// The plan as JSON: per facet, `create`/`update`/`delete` lists of
-/// `{"object": text, "key": ..., "value": ...}`.
-pub fn render_json(plan: &HostPlan) -> Value {
-    json!({
-        "changes": !plan.is_empty(),
-        "nftables": facet_json(&plan.nft),
-        "addresses": facet_json(&plan.addresses),
-        "routes": facet_json(&plan.routes),
-        "ipvs": facet_json(&plan.ipvs),
-        "bgp": facet_json(&plan.bgp),
-    })
-}
-
-fn facet_json<K, V>(plan: &FacetPlan<K, V>) -> Value
-where
-    K: Ord + Clone + serde::Serialize + Describe,
-    V: Clone + serde::Serialize,
-{
-    let entry = |k: &K, v: Option<&V>| {
-        let mut e = json!({"object": k.describe(), "key": k});
-        if let Some(v) = v {
-            e["value"] = json!(v);
+impl<'a> PlanView<'a> {
+    /// The plan as text: a section per facet and table, then a summary
+    /// line; "No changes." when there are none.
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        let nft_ctx = nft_human::NftContext {
+            current: &self.current.nft,
+            rules: self.nft_rules,
+        };
+        nft_human::render(&mut out, &self.plan.nft, &nft_ctx);
+        for_each_facet(&mut OtherFacets {
+            plan: self.plan,
+            each: |name: &str, keys: &KeyTexts| keys_human(&mut out, name, keys),
+        });
+        let changed: Vec<String> = self
+            .plan
+            .counts()
+            .into_iter()
+            .filter(|(_, c)| *c != OpCounts::default())
+            .map(|(name, c)| {
+                format!(
+                    "{name}: {} to create, {} to update, {} to delete",
+                    c.creates, c.updates, c.deletes
+                )
+            })
+            .collect();
+        if changed.is_empty() {
+            return "No changes.\n".to_string();
         }
-        e
-    };
-    json!({
-        "create": plan.creates.iter().map(|(k, v)| entry(k, Some(v))).collect::<Vec<_>>(),
-        "update": plan.updates.iter().map(|(k, v)| entry(k, Some(v))).collect::<Vec<_>>(),
-        "delete": plan.deletes.iter().map(|k| entry(k, None)).collect::<Vec<_>>(),
-    })
-}
+        let _ = writeln!(out, "Plan: {}.", changed.join("; "));
+        out
+    }
 
-/// One-line description of an artifact key.
-pub trait Describe {
-    fn describe(&self) -> String;
-}
-
-impl Describe for super::nft::NftKey {
-    fn describe(&self) -> String {
-        self.to_string()
+    /// The plan as JSON: `nftables` holds the transaction `kroute run`
+    /// would send, as libnftables-json commands (`nft -j -f` reads the whole
+    /// document); `changes` and `summary` are kroute's; every other facet
+    /// with changes gets a key of its own.
+    pub fn json(&self) -> Result<Value, HostError> {
+        let txn = nft_txn::build(&TxnInput {
+            plan: &self.plan.nft,
+            current: &self.current.nft,
+            defer_chain_deletes: false,
+            due_chain_deletes: &[],
+        })?;
+        let mut nftables =
+            vec![json!({"metainfo": {"json_schema_version": NFT_JSON_SCHEMA_VERSION}})];
+        nftables.extend(ops_json(&txn.ops));
+        let summary: serde_json::Map<String, Value> = self
+            .plan
+            .counts()
+            .into_iter()
+            .map(|(name, c)| {
+                let counts = json!({"create": c.creates, "update": c.updates, "delete": c.deletes});
+                (name.to_string(), counts)
+            })
+            .collect();
+        let mut doc = json!({
+            "nftables": nftables,
+            "changes": !self.plan.is_empty(),
+            "summary": summary,
+        });
+        for_each_facet(&mut OtherFacets {
+            plan: self.plan,
+            each: |name: &str, keys: &KeyTexts| {
+                doc[name] = json!({
+                    "create": keys.creates,
+                    "update": keys.updates,
+                    "delete": keys.deletes,
+                });
+            },
+        });
+        Ok(doc)
     }
 }
 
-impl Describe for super::addr::AddrKey {
-    fn describe(&self) -> String {
-        format!(
-            "address {}/{} dev {}",
-            self.addr,
-            self.prefix_len,
-            super::addr::DUMMY_INTERFACE
-        )
+/// The keys a facet's plan changes, as text (`Display`).
+struct KeyTexts {
+    creates: Vec<String>,
+    updates: Vec<String>,
+    deletes: Vec<String>,
+}
+
+/// Calls `each` for every facet without a renderer of its own (all but
+/// nftables) that has changes.
+struct OtherFacets<'a, E> {
+    plan: &'a HostPlan,
+    each: E,
+}
+
+impl<E: FnMut(&str, &KeyTexts)> FacetVisitor for OtherFacets<'_, E> {
+    fn visit<F: Facet>(&mut self) {
+        let part = F::part(self.plan);
+        if F::NAME == NftFacet::NAME || part.is_empty() {
+            return;
+        }
+        let texts = KeyTexts {
+            creates: part.creates.keys().map(ToString::to_string).collect(),
+            updates: part.updates.keys().map(ToString::to_string).collect(),
+            deletes: part.deletes.iter().map(ToString::to_string).collect(),
+        };
+        (self.each)(F::NAME, &texts);
     }
 }
 
-impl Describe for super::route::RouteKey {
-    fn describe(&self) -> String {
-        format!("route {} table {}", self.dst, self.table)
+/// A facet without a text renderer of its own: one line per key.
+fn keys_human(out: &mut String, name: &str, keys: &KeyTexts) {
+    let _ = writeln!(out, "{name}:");
+    for (verb, list) in [
+        ("add", &keys.creates),
+        ("update", &keys.updates),
+        ("delete", &keys.deletes),
+    ] {
+        for k in list {
+            let _ = writeln!(out, "  {verb} {k}");
+        }
     }
-}
-
-impl Describe for super::ipvs::IpvsKey {
-    fn describe(&self) -> String {
-        format!("{self:?}")
-    }
-}
-
-impl Describe for crate::bgp::OriginatedRoute {
-    fn describe(&self) -> String {
-        format!("bgp route {}", self.prefix)
-    }
+    out.push('\n');
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::host::nft::{Family, NftKey, NftValue};
-
-    #[test]
-    fn empty_plan_says_no_changes() {
-        assert_eq!(render_human(&HostPlan::default()), "No changes.\n");
-        assert_eq!(render_json(&HostPlan::default())["changes"], json!(false));
-    }
-
-    #[test]
-    fn operations_are_listed_with_their_sign() {
-        let mut plan = HostPlan::default();
-        plan.nft
-            .creates
-            .insert(NftKey::Table(Family::Ip), NftValue::Table);
-        plan.nft.deletes.insert(NftKey::chain(Family::Ip6, "old"));
-        let text = render_human(&plan);
-        assert!(
-            text.starts_with("nftables: 1 to create, 0 to update, 1 to delete\n"),
-            "{text}"
-        );
-        assert!(text.contains("  + table ip kroute\n"));
-        assert!(text.contains("  - chain ip6 kroute old\n"));
-        let j = render_json(&plan);
-        assert_eq!(j["changes"], json!(true));
-        assert_eq!(
-            j["nftables"]["create"][0]["object"],
-            json!("table ip kroute")
-        );
-        assert_eq!(
-            j["nftables"]["delete"][0]["object"],
-            json!("chain ip6 kroute old")
-        );
-    }
-}
+#[path = "plan_display_tests.rs"]
+mod tests;

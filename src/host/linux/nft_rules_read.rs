@@ -190,6 +190,13 @@ pub fn decode_stmt(family: Family, json: &Value) -> Option<Stmt> {
             };
             plain.then_some(Stmt::Reject)
         }
+        // `update @set { ip saddr }`
+        "set" => {
+            let update = body.get("op")?.as_str()? == "update"
+                && is_payload(body.get("elem")?, family.keyword(), "saddr");
+            let set = body.get("set")?.as_str()?.strip_prefix('@')?;
+            update.then(|| Stmt::UpdateSaddrSet(set.to_string()))
+        }
         _ => decode_verdict(json).map(Stmt::Verdict),
     }
 }
@@ -221,7 +228,11 @@ fn decode_match(family: Family, body: &Value) -> Option<Match> {
             let negated = op == "!=";
             let field = lbody.get("field")?.as_str()?;
             if let Some(set) = right.as_str().and_then(|s| s.strip_prefix('@')) {
-                return (field == "daddr" && !negated).then(|| Match::DaddrInSet(set.to_string()));
+                return match (field, negated) {
+                    ("daddr", false) => Some(Match::DaddrInSet(set.to_string())),
+                    ("saddr", false) => Some(Match::SaddrInSet(set.to_string())),
+                    _ => None,
+                };
             }
             let nets = nets(family, right)?;
             match (field, negated) {

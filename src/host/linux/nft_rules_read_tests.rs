@@ -5,6 +5,8 @@ const KROUTE_IP_NFT: &str = include_str!("testdata/kroute_ip.nft");
 const KROUTE_IP6: &str = include_str!("testdata/kroute_ip6.json");
 const KROUTE_IP6_NFT: &str = include_str!("testdata/kroute_ip6.nft");
 const ODD_IP: &str = include_str!("testdata/odd_ip.json");
+const AFFINITY_IP6: &str = include_str!("testdata/affinity_ip6.json");
+const AFFINITY_IP6_NFT: &str = include_str!("testdata/affinity_ip6.nft");
 
 /// `(chain, rule text)` of every `add rule` line of an `.nft` fixture, the
 /// comment left out.
@@ -50,6 +52,7 @@ fn every_rule_kroute_writes_reads_back_as_the_text_it_was_written_as() {
     for (family, json, script) in [
         (Family::Ip, KROUTE_IP, KROUTE_IP_NFT),
         (Family::Ip6, KROUTE_IP6, KROUTE_IP6_NFT),
+        (Family::Ip6, AFFINITY_IP6, AFFINITY_IP6_NFT),
     ] {
         assert_eq!(
             read_rules(family, json),
