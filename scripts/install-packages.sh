@@ -5,7 +5,8 @@
 set -euo pipefail
 
 # command that must exist = Debian package that provides it
-wanted=(nft=nftables ip=iproute2 ping=iputils-ping conntrack=conntrack iptables=iptables ipvsadm=ipvsadm "$@")
+wanted=(nft=nftables ip=iproute2 ping=iputils-ping conntrack=conntrack iptables=iptables ipvsadm=ipvsadm
+    gobgpd=gobgpd bird=bird2 vtysh=frr "$@")
 
 missing=()
 for pair in "${wanted[@]}"; do
