@@ -6,19 +6,20 @@
 
 mod support;
 
-use std::net::IpAddr;
-use std::time::Duration;
-
-use kroute::bgp::{OriginatedRoute, PeerSpec, RouteAttrs, Speaker, SpeakerConfig, SpeakerHandle};
 use serde_json::Value;
-use support::netns::{NetNs, veth};
+use support::bgp::{Link, NsSpeaker, POD_CIDR, TAGGED, V6_ROUTE, route, speaker_config};
+use support::netns::NetNs;
 use support::ns_process::NsProcess;
-use support::ns_thread;
 use support::wait::wait_until;
 
 const NODE_IP: &str = "10.99.0.1";
 const PEER_IP: &str = "10.99.0.2";
 const NODE_IP6: &str = "fd00:99::1";
+const LINK: Link = Link {
+    node_ip: NODE_IP,
+    peer_ip: PEER_IP,
+    node_ip6: NODE_IP6,
+};
 const LOCAL_ASN: u32 = 64512;
 const PEER_ASN: u32 = 65001;
 const API: &str = "127.0.0.1:50551";
@@ -78,62 +79,12 @@ fn attr(path: &Value, code: u64) -> Option<&Value> {
         .find(|a| a.get("type").and_then(Value::as_u64) == Some(code))
 }
 
-fn route(prefix: &str) -> OriginatedRoute {
-    OriginatedRoute {
-        prefix: prefix.parse().expect("prefix"),
-    }
-}
-
-/// The speaker on a runtime whose threads live in the node namespace.
-fn start_speaker(node: &NetNs) -> (SpeakerHandle, std::thread::JoinHandle<()>) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = ns_thread::spawn(&node.path(), "speaker", move || {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let config = SpeakerConfig {
-            asn: LOCAL_ASN,
-            router_id: NODE_IP.parse().expect("router id"),
-            listen: vec![format!("{NODE_IP}:179").parse().expect("listen")],
-            graceful_restart: None,
-            connect_retry: Duration::from_secs(2),
-            wait_for_routes: false,
-        };
-        let speaker = rt.block_on(Speaker::start(config)).expect("speaker starts");
-        let handle = speaker.handle();
-        tx.send(handle.clone()).expect("hand over");
-        // Runs until the test shuts the speaker down.
-        rt.block_on(async move {
-            while handle.peers().await.is_ok() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        });
-    });
-    (rx.recv().expect("speaker handle"), thread)
-}
-
 #[test]
 fn gobgp_holds_what_kroute_announces_and_kroute_hears_gobgp() {
     if !support::kernel_tier_available(&["ip", "gobgpd", "gobgp"]) {
         return;
     }
-    let node = NetNs::new("bgpn");
-    let peer = NetNs::new("bgpp");
-    veth(
-        &node,
-        "n0",
-        &format!("{NODE_IP}/24"),
-        &peer,
-        "p0",
-        &format!("{PEER_IP}/24"),
-    );
-    node.ip(&[
-        "-6",
-        "addr",
-        "add",
-        &format!("{NODE_IP6}/64"),
-        "dev",
-        "n0",
-        "nodad",
-    ]);
+    let (node, peer) = LINK.namespaces("bgp");
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = gobgpd_config(dir.path());
     let mut gobgpd = NsProcess::spawn(
@@ -150,32 +101,15 @@ fn gobgp_holds_what_kroute_announces_and_kroute_hears_gobgp() {
         ],
     );
 
-    let (speaker, thread) = start_speaker(&node);
-    let tagged = RouteAttrs {
-        communities: vec![(LOCAL_ASN << 16) | 100],
-        ..RouteAttrs::default()
-    };
-    let v6 = RouteAttrs {
-        next_hop: Some(NODE_IP6.parse().expect("v6")),
-        ..RouteAttrs::default()
-    };
-    speaker
-        .originate(vec![
-            (route("10.96.0.10/32"), tagged),
-            (route("10.244.1.0/24"), RouteAttrs::default()),
-            (route("2001:db8:96::10/128"), v6),
-        ])
-        .blocking()
-        .expect("originate");
-    let mut spec = PeerSpec::new(PEER_IP.parse().expect("peer"), PEER_ASN);
-    spec.local_address = Some(NODE_IP.parse().expect("node"));
-    speaker.set_peer(spec).blocking().expect("peer");
+    let kroute = NsSpeaker::start(&node, speaker_config(LOCAL_ASN, NODE_IP));
+    let speaker = kroute.handle.clone();
+    LINK.announce(&speaker, LOCAL_ASN, PEER_ASN);
 
     let check = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         wait_until("GoBGP holds 10.96.0.10/32", || {
-            !paths(&peer, "ipv4", "10.96.0.10/32").is_empty()
+            !paths(&peer, "ipv4", TAGGED).is_empty()
         });
-        let p = &paths(&peer, "ipv4", "10.96.0.10/32")[0];
+        let p = &paths(&peer, "ipv4", TAGGED)[0];
         let next_hop = attr(p, 3)
             .and_then(|a| a.get("nexthop"))
             .and_then(Value::as_str);
@@ -191,26 +125,26 @@ fn gobgp_holds_what_kroute_announces_and_kroute_hears_gobgp() {
             "{p}"
         );
         wait_until("GoBGP holds 10.244.1.0/24", || {
-            !paths(&peer, "ipv4", "10.244.1.0/24").is_empty()
+            !paths(&peer, "ipv4", POD_CIDR).is_empty()
         });
         wait_until("GoBGP holds the IPv6 route", || {
-            !paths(&peer, "ipv6", "2001:db8:96::10/128").is_empty()
+            !paths(&peer, "ipv6", V6_ROUTE).is_empty()
         });
-        let p6 = &paths(&peer, "ipv6", "2001:db8:96::10/128")[0];
+        let p6 = &paths(&peer, "ipv6", V6_ROUTE)[0];
         assert!(
             p6.to_string().contains(NODE_IP6),
             "IPv6 next hop in MP_REACH_NLRI: {p6}"
         );
 
         speaker
-            .withdraw(vec![route("10.96.0.10/32")])
+            .withdraw(vec![route(TAGGED)])
             .blocking()
             .expect("withdraw");
         wait_until("GoBGP drops the withdrawn route", || {
-            paths(&peer, "ipv4", "10.96.0.10/32").is_empty()
+            paths(&peer, "ipv4", TAGGED).is_empty()
         });
         assert!(
-            !paths(&peer, "ipv4", "10.244.1.0/24").is_empty(),
+            !paths(&peer, "ipv4", POD_CIDR).is_empty(),
             "the other route stays"
         );
 
@@ -225,22 +159,11 @@ fn gobgp_holds_what_kroute_announces_and_kroute_hears_gobgp() {
             "add",
             "10.55.0.0/24",
         ]);
-        let from: IpAddr = PEER_IP.parse().expect("peer");
         wait_until("kroute receives GoBGP's route", || {
-            speaker
-                .peer_routes(from)
-                .blocking()
-                .ok()
-                .flatten()
-                .is_some_and(|r| {
-                    r.received
-                        .iter()
-                        .any(|(p, _)| p.to_string() == "10.55.0.0/24")
-                })
+            LINK.received(&speaker, "10.55.0.0/24")
         });
     }));
-    let _ = speaker.shutdown(false).blocking();
-    let _ = thread.join();
+    kroute.stop(false);
     gobgpd.stop();
     if let Err(panic) = check {
         eprintln!("gobgpd log:\n{}", gobgpd.log());

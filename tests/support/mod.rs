@@ -1,10 +1,11 @@
 //! Shared helpers for kernel-tier tests: network namespaces, a node topology,
 //! backend servers, clients, nftables inspection, the kroute process and its
-//! manifests, and the "skip, or fail under CI" guard. Each test binary
-//! includes it with `mod support;`.
+//! manifests, kroute's BGP speaker in a namespace, and the "skip, or fail
+//! under CI" guard. Each test binary includes it with `mod support;`.
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod bgp;
 pub mod clients;
 pub mod http;
 pub mod kroute_process;
