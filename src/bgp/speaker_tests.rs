@@ -9,6 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::*;
+use crate::bgp::codec;
 use crate::bgp::fsm::{DownReason, State};
 
 fn speaker_config(asn: u32, id: [u8; 4], listen: &str) -> SpeakerConfig {
@@ -59,14 +60,29 @@ fn port(s: &Speaker) -> u16 {
     s.listen_addrs().first().map(SocketAddr::port).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_speakers_establish_and_exchange_routes() {
+/// A on 127.0.0.1 (AS 64512) and B on 127.0.0.2 (AS 64513), each the
+/// other's peer, both connecting.
+async fn peered_pair() -> (Speaker, Speaker) {
     let a = Speaker::start(speaker_config(64512, [10, 0, 0, 1], "127.0.0.1:0"))
         .await
         .unwrap();
     let b = Speaker::start(speaker_config(64513, [10, 0, 0, 2], "127.0.0.2:0"))
         .await
         .unwrap();
+    a.handle()
+        .set_peer(peer("127.0.0.2", 64513, port(&b), "127.0.0.1"))
+        .await
+        .unwrap();
+    b.handle()
+        .set_peer(peer("127.0.0.1", 64512, port(&a), "127.0.0.2"))
+        .await
+        .unwrap();
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_speakers_establish_and_exchange_routes() {
+    let (a, b) = peered_pair().await;
     let (ha, hb) = (a.handle(), b.handle());
     let (a_ip, b_ip): (IpAddr, IpAddr) =
         ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
@@ -80,12 +96,6 @@ async fn two_speakers_establish_and_exchange_routes() {
     .await
     .unwrap();
     hb.originate(vec![(route("10.244.2.0/24"), RouteAttrs::default())])
-        .await
-        .unwrap();
-    ha.set_peer(peer("127.0.0.2", 64513, port(&b), "127.0.0.1"))
-        .await
-        .unwrap();
-    hb.set_peer(peer("127.0.0.1", 64512, port(&a), "127.0.0.2"))
         .await
         .unwrap();
 
@@ -209,4 +219,96 @@ fn the_blocking_entry_point_works_from_a_plain_thread() {
     assert_eq!(h.local_routes().blocking().unwrap().len(), 1);
     h.shutdown(false).blocking().unwrap();
     assert!(matches!(h.peers().blocking(), Err(SpeakerError::Stopped)));
+}
+
+/// Reads one whole message from a raw socket.
+async fn read_message(s: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut header = [0u8; codec::HEADER_LEN];
+    s.read_exact(&mut header).await.ok()?;
+    let mut frame = header.to_vec();
+    frame.resize(codec::frame_len(&header), 0);
+    s.read_exact(&mut frame[codec::HEADER_LEN..]).await.ok()?;
+    Some(frame)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_update_from_one_peer_never_takes_down_another_session() {
+    use tokio::io::AsyncWriteExt;
+    let (a, b) = peered_pair().await;
+    let (ha, hb) = (a.handle(), b.handle());
+    let a_ip: IpAddr = "127.0.0.1".parse().unwrap();
+    ha.originate(vec![(route("10.96.0.10/32"), RouteAttrs::default())])
+        .await
+        .unwrap();
+    let mut evil_spec = PeerSpec::new("127.0.0.3".parse().unwrap(), 65001);
+    evil_spec.passive = true;
+    ha.set_peer(evil_spec).await.unwrap();
+    wait_for("B to hold A's route", async || {
+        (!received(&hb, a_ip).await.is_empty()).then_some(())
+    })
+    .await;
+
+    // A hand-written peer: OPEN, KEEPALIVE, then bad UPDATEs.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.3:0".parse().unwrap()).unwrap();
+    let mut evil = socket
+        .connect(SocketAddr::new(a_ip, port(&a)))
+        .await
+        .unwrap();
+    let open = crate::bgp::fsm_test_util::peer_open(65001, Ipv4Addr::new(10, 0, 0, 3), 90);
+    evil.write_all(&open).await.unwrap();
+    let from_a = read_message(&mut evil).await.unwrap();
+    assert_eq!(from_a[18], 1, "A's OPEN");
+    evil.write_all(&crate::bgp::fsm_test_util::frame(
+        netgauze_bgp_pkt::BgpMessage::KeepAlive,
+    ))
+    .await
+    .unwrap();
+    let from_a = read_message(&mut evil).await.unwrap();
+    assert_eq!(from_a[18], 4, "A's KEEPALIVE");
+
+    let treat_as_withdraw = crate::bgp::fsm_test_util::raw_update(9, [127, 0, 0, 3], &[16, 10, 9]);
+    evil.write_all(&treat_as_withdraw).await.unwrap();
+    let evil_ip: IpAddr = "127.0.0.3".parse().unwrap();
+    let status = wait_for("A to take the bad ORIGIN as a withdrawal", async || {
+        let peers = ha.peers().await.unwrap();
+        let p = peers.into_iter().find(|p| p.spec.address == evil_ip)?;
+        (p.updates_received >= 1).then_some(p)
+    })
+    .await;
+    assert_eq!(
+        status.state,
+        State::Established,
+        "treat-as-withdraw keeps the session"
+    );
+    assert_eq!(status.routes_received, 0);
+
+    let reset = crate::bgp::fsm_test_util::raw_update(0, [127, 0, 0, 3], &[40, 10, 9, 0, 0, 0]);
+    evil.write_all(&reset).await.unwrap();
+    let notification = loop {
+        let m = read_message(&mut evil)
+            .await
+            .expect("a NOTIFICATION before the close");
+        if m[18] == 3 {
+            break m;
+        }
+    };
+    assert_eq!(
+        (notification[19], notification[20]),
+        (3, 10),
+        "UPDATE error / invalid network field"
+    );
+    assert!(read_message(&mut evil).await.is_none(), "then A closes");
+
+    let peers = ha.peers().await.unwrap();
+    let with_b = peers.iter().find(|p| p.spec.address != evil_ip).unwrap();
+    assert_eq!(
+        with_b.state,
+        State::Established,
+        "the session with B is untouched"
+    );
+    assert_eq!(received(&hb, a_ip).await.len(), 1);
+    a.shutdown(false).await.unwrap();
+    b.shutdown(false).await.unwrap();
 }
