@@ -106,8 +106,7 @@ fn service_local_forces_external_traffic_policy_local() {
 }
 
 #[test]
-fn hairpin_annotations_or_not_an_endpoint_reaches_itself_through_cluster_and_external_ips()
-{
+fn hairpin_annotations_or_not_an_endpoint_reaches_itself_through_cluster_and_external_ips() {
     if !support::kernel_tier_available(&["nft", "ip"]) {
         return;
     }
