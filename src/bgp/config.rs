@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::fsm::SessionConfig;
 use super::open::{GracefulRestart, LocalOpen, MAX_RESTART_TIME};
+pub use crate::host::bgp::PeerSpec;
 use crate::model::config::{BgpConfig, PeerConfig};
 
 /// The RFC 4271 suggestion for ConnectRetryTime is 120 s; kroute caps its
@@ -58,35 +59,7 @@ impl SpeakerConfig {
     }
 }
 
-/// One peer, as the speaker's API takes it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct PeerSpec {
-    pub address: IpAddr,
-    pub asn: u32,
-    /// The peer's port (we connect to it).
-    pub port: u16,
-    /// Never connect, only accept.
-    pub passive: bool,
-    pub hold_time: Duration,
-    pub keepalive: Duration,
-    /// Our source address for outgoing connections.
-    pub local_address: Option<IpAddr>,
-}
-
 impl PeerSpec {
-    /// An active peer on port 179, hold time 90 s, keepalive 30 s.
-    pub fn new(address: IpAddr, asn: u32) -> Self {
-        PeerSpec {
-            address,
-            asn,
-            port: 179,
-            passive: false,
-            hold_time: Duration::from_secs(90),
-            keepalive: Duration::from_secs(30),
-            local_address: None,
-        }
-    }
-
     /// The session parameters of this peer on `speaker`.
     pub fn session_config(&self, speaker: &SpeakerConfig) -> SessionConfig {
         let secs = |d: Duration| u16::try_from(d.as_secs()).unwrap_or(u16::MAX);

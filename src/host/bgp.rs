@@ -1,10 +1,82 @@
-//! BGP facet: routes this node originates into the speaker's local RIB, with
-//! their attributes and target peers. The speaker (`crate::bgp`) is this
-//! facet's backend and re-exports these types.
+//! BGP facets: the speaker itself, its peers, and the routes this node
+//! originates into the speaker's local RIB. The embedded speaker
+//! (`crate::bgp`) is their backend and re-exports these types.
+//!
+//! Three facets, applied in this order:
+//! - `bgp-speaker`: one artifact ([`BgpSpeakerKey`] → [`BgpSpeakerSettings`]);
+//!   a change (ASN, router ID, listen addresses or port, graceful restart)
+//!   restarts the speaker, which keeps its peers and routes;
+//! - `bgp-peers`: [`BgpPeerKey`] → [`PeerSpec`], applied to live sessions;
+//! - `bgp`: [`OriginatedRoute`] → [`RouteAttrs`], originated and withdrawn
+//!   by difference.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use ipnet::IpNet;
+
+/// The speaker, a single artifact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct BgpSpeakerKey;
+
+impl std::fmt::Display for BgpSpeakerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("bgp speaker")
+    }
+}
+
+/// What the whole speaker is: a change restarts it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BgpSpeakerSettings {
+    /// Local AS (`bgp.asn`, or the Node's `kube-router.io/node.asn`).
+    pub asn: u32,
+    /// `bgp.routerId`, else the node's primary IPv4 address.
+    pub router_id: Ipv4Addr,
+    /// Addresses and port sessions are accepted on (port 0: any, in tests).
+    pub listen: Vec<SocketAddr>,
+    /// Graceful restart's Restart Time in seconds, when enabled.
+    pub graceful_restart_time: Option<u16>,
+}
+
+/// One peer, by address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct BgpPeerKey(pub IpAddr);
+
+impl std::fmt::Display for BgpPeerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "bgp peer {}", self.0)
+    }
+}
+
+/// One peer, as the speaker's API takes it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PeerSpec {
+    pub address: IpAddr,
+    pub asn: u32,
+    /// The peer's port (we connect to it).
+    pub port: u16,
+    /// Never connect, only accept.
+    pub passive: bool,
+    pub hold_time: Duration,
+    pub keepalive: Duration,
+    /// Our source address for outgoing connections.
+    pub local_address: Option<IpAddr>,
+}
+
+impl PeerSpec {
+    /// An active peer on port 179, hold time 90 s, keepalive 30 s.
+    pub fn new(address: IpAddr, asn: u32) -> Self {
+        PeerSpec {
+            address,
+            asn,
+            port: 179,
+            passive: false,
+            hold_time: Duration::from_secs(90),
+            keepalive: Duration::from_secs(30),
+            local_address: None,
+        }
+    }
+}
 
 /// A route this node originates.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -15,10 +87,16 @@ pub struct OriginatedRoute {
 /// Attributes and targets of an originated route.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RouteAttrs {
+    /// `None`: our address on each session.
     pub next_hop: Option<IpAddr>,
     /// Standard communities as `(asn << 16) | value`.
     pub communities: Vec<u32>,
+    /// LOCAL_PREF sent to iBGP peers (`None`: 100).
     pub local_pref: Option<u32>,
+    /// AS-path prepend (`kube-router.io/path-prepend.*`: the ASN repeated
+    /// `repeat-n` times): the AS_PATH is `[our ASN, prepend..]` on eBGP
+    /// sessions and `[prepend..]` on iBGP ones.
+    pub prepend: Vec<u32>,
     /// Restrict to these peers (service `bgp.peers-only`); empty: all peers.
     pub only_peers: Vec<IpAddr>,
 }

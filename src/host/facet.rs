@@ -21,7 +21,9 @@ use std::hash::Hash;
 use serde::Serialize;
 
 use super::addr::{AddrKey, AddrValue};
-use super::bgp::{OriginatedRoute, RouteAttrs};
+use super::bgp::{
+    BgpPeerKey, BgpSpeakerKey, BgpSpeakerSettings, OriginatedRoute, PeerSpec, RouteAttrs,
+};
 use super::health_check::{HealthCheckKey, HealthCheckValue};
 use super::ipvs::{IpvsKey, IpvsValue};
 use super::nft::{NftKey, NftValue};
@@ -73,6 +75,8 @@ pub struct Facets<S: Shape> {
     pub addresses: S::Of<AddressFacet>,
     pub routes: S::Of<RouteFacet>,
     pub ipvs: S::Of<IpvsFacet>,
+    pub bgp_speaker: S::Of<BgpSpeakerFacet>,
+    pub bgp_peers: S::Of<BgpPeerFacet>,
     pub bgp: S::Of<BgpFacet>,
 }
 
@@ -88,6 +92,8 @@ pub fn for_each_facet(visitor: &mut impl FacetVisitor) {
     visitor.visit::<AddressFacet>();
     visitor.visit::<RouteFacet>();
     visitor.visit::<IpvsFacet>();
+    visitor.visit::<BgpSpeakerFacet>();
+    visitor.visit::<BgpPeerFacet>();
     visitor.visit::<BgpFacet>();
 }
 
@@ -152,6 +158,18 @@ facet!(
     IpvsFacet, "ipvs", ipvs, IpvsKey, IpvsValue
 );
 facet!(
+    /// The embedded BGP speaker (one artifact; a change restarts it).
+    BgpSpeakerFacet,
+    "bgp-speaker",
+    bgp_speaker,
+    BgpSpeakerKey,
+    BgpSpeakerSettings
+);
+facet!(
+    /// The BGP speaker's peers, by address.
+    BgpPeerFacet, "bgp-peers", bgp_peers, BgpPeerKey, PeerSpec
+);
+facet!(
     /// Routes originated into the BGP speaker's local RIB.
     BgpFacet, "bgp", bgp, OriginatedRoute, RouteAttrs
 );
@@ -170,6 +188,8 @@ mod tests {
                 "addresses",
                 "routes",
                 "ipvs",
+                "bgp-speaker",
+                "bgp-peers",
                 "bgp"
             ]
         );
