@@ -3,7 +3,8 @@
 //! machine (`fsm`, `fsm_collision`, `open`, `backoff`) and the Adj-RIB-Out
 //! with UPDATE packing (`rib`, `pack`) and the peer that joins them
 //! (`peer`) are ours and pure. I/O is in thin tokio tasks (`tasks`) behind
-//! the `Speaker` and its `SpeakerHandle` (`speaker`).
+//! the `Speaker` and its `SpeakerHandle` (`speaker`); `SpeakerSlot` (`slot`) holds the running
+//! speaker's handle for the admin socket and metrics.
 //! The facet's types, what the planner hands to the speaker's local RIB,
 //! are host types (`host::bgp`); they are re-exported here for the speaker.
 
@@ -11,6 +12,7 @@ pub use crate::host::bgp::{OriginatedRoute, RouteAttrs};
 
 pub use config::{PeerSpec, SpeakerConfig};
 pub use peer::{LocalRib, PeerRoutes, PeerStatus};
+pub use slot::SpeakerSlot;
 pub use speaker::{Reply, Speaker, SpeakerError, SpeakerHandle};
 
 pub mod attrs;
@@ -26,6 +28,7 @@ pub mod open;
 pub mod pack;
 pub mod peer;
 pub mod rib;
+mod slot;
 pub mod speaker;
 mod tasks;
 pub mod update_decode;
