@@ -303,11 +303,12 @@ pub fn export_table(
         };
         let path = PathAttrs {
             origin: Origin::Igp,
-            as_path: if ibgp {
-                Vec::new()
-            } else {
-                vec![config.local.asn]
-            },
+            // eBGP: our ASN first, then the prepend; iBGP: the prepend only.
+            as_path: (!ibgp)
+                .then_some(config.local.asn)
+                .into_iter()
+                .chain(attrs.prepend.iter().copied())
+                .collect(),
             next_hop,
             med: None,
             local_pref: ibgp.then(|| attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF)),

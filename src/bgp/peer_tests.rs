@@ -257,3 +257,50 @@ fn a_route_refresh_resends_the_family() {
     assert_eq!(u.len(), 1);
     assert_eq!(u[0].announced[0].1, vec![net("10.96.0.10/32")]);
 }
+
+#[test]
+fn the_prepend_follows_our_asn_on_ebgp_and_is_the_whole_path_on_ibgp() {
+    let prepended = RouteAttrs {
+        prepend: vec![65100, 65100, 65100],
+        ..RouteAttrs::default()
+    };
+    let routes = || {
+        local(
+            &[
+                ("10.0.0.1/32", RouteAttrs::default()),
+                ("10.0.0.2/32", prepended.clone()),
+            ],
+            true,
+        )
+    };
+    let paths = |p: &Peer| -> Vec<(String, Vec<u32>)> {
+        p.routes()
+            .advertised
+            .iter()
+            .map(|(n, a)| (n.to_string(), a.as_path.clone()))
+            .collect()
+    };
+    let (ebgp, _) = established(config(), routes());
+    assert_eq!(
+        paths(&ebgp),
+        [
+            ("10.0.0.1/32".to_string(), vec![LOCAL_ASN]),
+            (
+                "10.0.0.2/32".to_string(),
+                vec![LOCAL_ASN, 65100, 65100, 65100]
+            ),
+        ]
+    );
+    let ibgp = SessionConfig {
+        peer_asn: LOCAL_ASN,
+        ..config()
+    };
+    let (ibgp, _) = established(ibgp, routes());
+    assert_eq!(
+        paths(&ibgp),
+        [
+            ("10.0.0.1/32".to_string(), vec![]),
+            ("10.0.0.2/32".to_string(), vec![65100, 65100, 65100]),
+        ]
+    );
+}
