@@ -28,7 +28,7 @@ pub mod open;
 pub mod pack;
 pub mod peer;
 pub mod rib;
-mod slot;
+pub mod slot;
 pub mod speaker;
 mod tasks;
 pub mod update_decode;
