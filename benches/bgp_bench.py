@@ -107,8 +107,6 @@ def trial(sender: Sender, scene: Scene, n: int, poll: float, timeout: float, kee
     finally:
         sender.stop()
         frr.stop()
-        if note := sender.note():
-            print(f"  {sender.name}: {note}", flush=True)
 
 
 def machine() -> dict:
@@ -140,7 +138,7 @@ def main() -> None:
     ap.add_argument("--senders", default="kroute,gobgpd,BIRD")
     ap.add_argument("--kroute", default=os.path.join(REPO, "target/release/kroute"))
     ap.add_argument("--injector", default="/tmp/gobgp-inject", help="benches/gobgp-inject, built")
-    ap.add_argument("--poll", type=float, default=0.05, help="seconds between FRR polls")
+    ap.add_argument("--poll", type=float, default=0.02, help="seconds between FRR polls")
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--out", default=os.path.join(REPO, "benches/results"))
     args = ap.parse_args()
@@ -154,7 +152,7 @@ def main() -> None:
         if name in wanted and not os.access(path, os.X_OK):
             notes.append(f"{name} left out: {path} is missing")
             wanted.remove(name)
-    for tool in ("/usr/lib/frr/bgpd", "vtysh", "gobgpd", "bird"):
+    for tool in ("/usr/lib/frr/bgpd", "gobgpd", "bird"):
         if not shutil.which(tool):
             raise SystemExit(f"bgp_bench: {tool} is missing (scripts/install-packages.sh installs it)")
 
@@ -174,6 +172,8 @@ def main() -> None:
                     }[name]()
                     try:
                         res = trial(sender, scene, n, args.poll, args.timeout, work)
+                        if note := sender.note():
+                            res["note"] = note
                         shutil.rmtree(work)
                     except RuntimeError as e:
                         res = {"sender": name, "routes": n, "error": str(e)}
