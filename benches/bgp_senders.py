@@ -35,6 +35,13 @@ class Sender:
         self.procs.append(p)
         return p
 
+    def write(self, name: str, text: str) -> str:
+        """Writes `name` in the sender's work dir; its path."""
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
     def prepare(self, n: int) -> None:
         raise NotImplementedError
 
@@ -83,24 +90,23 @@ class Kroute(Sender):
             raise SystemExit(f"kroute: {n} routes is not a multiple of {per} ingress IPs per service")
         manifests = os.path.join(self.dir, "manifests")
         bgp_manifests.write(manifests, n // per, per, SENDER_IP)
-        self.config = os.path.join(self.dir, "kroute.yaml")
-        with open(self.config, "w") as f:
-            f.write(
-                f"nodeName: node-a\n"
-                f"source: {{manifests: {manifests}}}\n"
-                f"proxy: {{enabled: false}}\n"
-                f"health: {{address: '127.0.0.1:10256'}}\n"
-                f"metrics: {{address: '127.0.0.1:10249'}}\n"
-                f"admin: {{socket: {os.path.join(self.dir, 'kroute.sock')}}}\n"
-                f"bgp:\n"
-                f"  enabled: true\n"
-                f"  asn: {LOCAL_ASN}\n"
-                f"  routerId: {SENDER_IP}\n"
-                f"  listenAddresses: [{SENDER_IP}]\n"
-                f"  advertise: {{clusterIP: false, externalIP: false, loadBalancerIP: true, podCIDR: false}}\n"
-                f"  gracefulRestart: {{enabled: false}}\n"
-                f"  peers: [{{address: {FRR_IP}, asn: {FRR_ASN}}}]\n"
-            )
+        self.config = self.write(
+            "kroute.yaml",
+            f"nodeName: node-a\n"
+            f"source: {{manifests: {manifests}}}\n"
+            f"proxy: {{enabled: false}}\n"
+            f"health: {{address: '127.0.0.1:10256'}}\n"
+            f"metrics: {{address: '127.0.0.1:10249'}}\n"
+            f"admin: {{socket: {os.path.join(self.dir, 'kroute.sock')}}}\n"
+            f"bgp:\n"
+            f"  enabled: true\n"
+            f"  asn: {LOCAL_ASN}\n"
+            f"  routerId: {SENDER_IP}\n"
+            f"  listenAddresses: [{SENDER_IP}]\n"
+            f"  advertise: {{clusterIP: false, externalIP: false, loadBalancerIP: true, podCIDR: false}}\n"
+            f"  gracefulRestart: {{enabled: false}}\n"
+            f"  peers: [{{address: {FRR_IP}, asn: {FRR_ASN}}}]\n",
+        )
 
     def start(self) -> list[int]:
         return [self.spawn([self.binary, "run", "--config", self.config], "kroute.log").pid]
@@ -118,14 +124,13 @@ class Gobgp(Sender):
 
     def prepare(self, n: int) -> None:
         self.n = n
-        self.config = os.path.join(self.dir, "gobgpd.toml")
-        with open(self.config, "w") as f:
-            f.write(
-                f'[global.config]\n  as = {LOCAL_ASN}\n  router-id = "{SENDER_IP}"\n'
-                f'  local-address-list = ["{SENDER_IP}"]\n'
-                f'[[neighbors]]\n  [neighbors.config]\n'
-                f'    neighbor-address = "{FRR_IP}"\n    peer-as = {FRR_ASN}\n'
-            )
+        self.config = self.write(
+            "gobgpd.toml",
+            f'[global.config]\n  as = {LOCAL_ASN}\n  router-id = "{SENDER_IP}"\n'
+            f'  local-address-list = ["{SENDER_IP}"]\n'
+            f'[[neighbors]]\n  [neighbors.config]\n'
+            f'    neighbor-address = "{FRR_IP}"\n    peer-as = {FRR_ASN}\n',
+        )
 
     def start(self) -> list[int]:
         gobgpd = self.spawn(
@@ -151,15 +156,15 @@ class Bird(Sender):
     name = "BIRD"
 
     def prepare(self, n: int) -> None:
-        self.config = os.path.join(self.dir, "bird.conf")
-        with open(self.config, "w") as f:
-            f.write(f"router id {SENDER_IP};\nprotocol device {{}}\nprotocol static announced {{\n  ipv4;\n")
-            f.writelines(f"  route {p} blackhole;\n" for p in bgp_manifests.route_prefixes(n))
-            f.write(
-                f"}}\nprotocol bgp frr {{\n  local {SENDER_IP} as {LOCAL_ASN};\n"
-                f"  neighbor {FRR_IP} as {FRR_ASN};\n"
-                f"  ipv4 {{ import none; export where source = RTS_STATIC; next hop self; }};\n}}\n"
-            )
+        routes = "".join(f"  route {p} blackhole;\n" for p in bgp_manifests.route_prefixes(n))
+        self.config = self.write(
+            "bird.conf",
+            f"router id {SENDER_IP};\nprotocol device {{}}\n"
+            f"protocol static announced {{\n  ipv4;\n{routes}}}\n"
+            f"protocol bgp frr {{\n  local {SENDER_IP} as {LOCAL_ASN};\n"
+            f"  neighbor {FRR_IP} as {FRR_ASN};\n"
+            f"  ipv4 {{ import none; export where source = RTS_STATIC; next hop self; }};\n}}\n",
+        )
 
     def start(self) -> list[int]:
         sock, pid = os.path.join(self.dir, "bird.ctl"), os.path.join(self.dir, "bird.pid")
