@@ -27,6 +27,7 @@ mod fsm_test_util;
 pub mod open;
 pub mod pack;
 pub mod peer;
+pub mod restart_marker;
 pub mod rib;
 pub mod slot;
 pub mod speaker;
