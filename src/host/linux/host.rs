@@ -1,15 +1,19 @@
-//! `LinuxHost`: the real host: the nftables facet through `nft -f -`, and
-//! the health-check facet in-process (other facets come later).
+//! `LinuxHost`: the real host: the nftables facet through `nft -f -`, the
+//! health-check facet in-process, and the three BGP facets in kroute's own
+//! speaker (other facets come later).
 
 use std::time::{Duration, Instant};
 
+use super::bgp_backend::BgpBackend;
 use super::conntrack;
 use super::nft_exec::{NftRunner, delete_tables_script};
 use super::nft_read::parse_table;
 use super::nft_script::render;
 use super::nft_txn::{self, TxnInput};
 use crate::host::conntrack::{ConntrackFlush, ConntrackReport};
-use crate::host::facet::{Facet, HealthCheckFacet, NftFacet};
+use crate::host::facet::{
+    BgpFacet, BgpPeerFacet, BgpSpeakerFacet, Facet, HealthCheckFacet, NftFacet,
+};
 use crate::host::health_check::HealthCheckServers;
 use crate::host::nft::{Family, NftKey, NftValue};
 use crate::host::{Applied, HostError, HostNetwork, HostPlan, HostSnapshot, Refused};
@@ -19,7 +23,8 @@ const DEFERRED_DELETE_DELAY: Duration = Duration::from_secs(1);
 
 /// The real host. Applies each plan's nftables part as one `nft -f -`
 /// transaction, its health-check part to its listeners (when it has them:
-/// [`LinuxHost::with_health_checks`]), and keeps the mirror of what it
+/// [`LinuxHost::with_health_checks`]), its BGP parts to the speaker (when
+/// it has one: [`LinuxHost::with_bgp`]), and keeps the mirror of what it
 /// committed.
 #[derive(Debug)]
 pub struct LinuxHost {
@@ -33,6 +38,8 @@ pub struct LinuxHost {
     delay: Duration,
     /// The healthCheckNodePort listeners; `None`: the facet is unsupported.
     health_checks: Option<HealthCheckServers>,
+    /// The BGP speaker; `None`: the BGP facets are unsupported.
+    bgp: Option<BgpBackend>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +71,7 @@ impl LinuxHost {
             pending: Vec::new(),
             delay: DEFERRED_DELETE_DELAY,
             health_checks: None,
+            bgp: None,
         }
     }
 
@@ -76,6 +84,22 @@ impl LinuxHost {
     /// The health-check listeners, when this host has them.
     pub fn health_checks(&self) -> Option<&HealthCheckServers> {
         self.health_checks.as_ref()
+    }
+
+    /// This host with the BGP facets, applied to `backend`'s speaker.
+    pub fn with_bgp(mut self, backend: BgpBackend) -> LinuxHost {
+        self.bgp = Some(backend);
+        self
+    }
+
+    /// The BGP backend, when this host has one.
+    pub fn bgp(&self) -> Option<&BgpBackend> {
+        self.bgp.as_ref()
+    }
+
+    /// The BGP backend, mutably (to take its speaker at exit).
+    pub fn bgp_mut(&mut self) -> Option<&mut BgpBackend> {
+        self.bgp.as_mut()
     }
 
     pub fn runner(&self) -> &NftRunner {
@@ -168,6 +192,9 @@ impl HostNetwork for LinuxHost {
         if let Some(servers) = &self.health_checks {
             snap.health_checks = servers.current();
         }
+        if let Some(bgp) = &mut self.bgp {
+            bgp.snapshot_into(&mut snap)?;
+        }
         self.mirror = snap.clone();
         Ok(snap)
     }
@@ -180,6 +207,9 @@ impl HostNetwork for LinuxHost {
         let mut supported = vec![NftFacet::NAME];
         if self.health_checks.is_some() {
             supported.push(HealthCheckFacet::NAME);
+        }
+        if self.bgp.is_some() {
+            supported.extend([BgpSpeakerFacet::NAME, BgpPeerFacet::NAME, BgpFacet::NAME]);
         }
         if let Some(facet) = plan
             .facets_changed()
@@ -201,7 +231,18 @@ impl HostNetwork for LinuxHost {
                 }));
             self.mirror.health_checks = servers.current();
         }
+        let bgp = match &mut self.bgp {
+            Some(backend) => backend.apply(plan, &mut self.mirror),
+            None => Ok(Vec::new()),
+        };
         nft?;
+        let refused = bgp?;
+        applied
+            .refused
+            .extend(refused.into_iter().map(|error| Refused {
+                facet: BgpSpeakerFacet::NAME,
+                error,
+            }));
         Ok(applied)
     }
 
