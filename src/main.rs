@@ -4,10 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use kroute::bgp::SpeakerSlot;
+use kroute::bgp::restart_marker;
 use kroute::host::health_check::HealthCheckServers;
-use kroute::host::linux::LinuxHost;
 use kroute::host::linux::nft_exec::NftRunner;
 use kroute::host::linux::nft_rules_read::snapshot_with_rules;
+use kroute::host::linux::{BgpBackend, LinuxHost};
 use kroute::host::plan_display::PlanView;
 use kroute::model::ClusterView;
 use kroute::model::SourceUpdate;
@@ -249,6 +251,8 @@ fn run(config: Config) -> Result<ExitCode> {
             std::time::SystemTime::now(),
             config.proxy.sync_period,
         ));
+        // The running BGP speaker's handle, set by the BGP backend.
+        let bgp_slot = SpeakerSlot::new();
         let _side_servers = kroute::serve::spawn_side_servers(&config, telemetry.clone())
             .await
             .context("starting the side servers")?;
@@ -266,17 +270,62 @@ fn run(config: Config) -> Result<ExitCode> {
         // with the loop's health.
         let health_checks =
             HealthCheckServers::new(tokio::runtime::Handle::current(), telemetry.clone());
-        let host = LinuxHost::new(NftRunner::default()).with_health_checks(health_checks);
+        let mut host = LinuxHost::new(NftRunner::default()).with_health_checks(health_checks);
+        if config.bgp.enabled {
+            host = host.with_bgp(bgp_backend(&config, bgp_slot));
+        }
         let reconciler = Reconciler::new(host, settings(&config));
         let schedule = SyncSchedule::new(config.proxy.sync_period, config.proxy.min_sync_period);
-        run_reconcile_loop(reconciler, rx, schedule, telemetry, shutdown_signal()).await;
+        let mut reconciler =
+            run_reconcile_loop(reconciler, rx, schedule, telemetry, shutdown_signal()).await;
         // Stop watching; the dataplane stays as it is.
         source.abort();
+        stop_bgp(&config, reconciler.host_mut()).await;
         tracing::info!(
             "kroute stopped; the dataplane stays in place (`kroute cleanup` removes it)"
         );
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The BGP facets' backend, its speaker on this runtime. A fresh
+/// graceful-stop marker (left by the last run) makes its first start a
+/// graceful restart.
+fn bgp_backend(config: &Config, slot: SpeakerSlot) -> BgpBackend {
+    let marker = restart_marker::path_for(&config.admin_socket);
+    let restarting = config.bgp.graceful_restart.enabled
+        && restart_marker::take(&marker, std::time::SystemTime::now());
+    if restarting {
+        tracing::info!(marker = %marker.display(), "BGP graceful restart: peers keep our routes until the first sync sets them");
+    }
+    BgpBackend::new(tokio::runtime::Handle::current(), slot).after_graceful_stop(restarting)
+}
+
+/// At exit, with `bgp.gracefulRestart.enabled`: close every session without
+/// withdrawing (peers keep our routes for the restart time) and leave the
+/// marker for the next start. Without: withdraw and close (Cease /
+/// Administrative Shutdown).
+async fn stop_bgp(config: &Config, host: &mut LinuxHost) {
+    let Some(speaker) = host.bgp_mut().and_then(BgpBackend::take_speaker) else {
+        return;
+    };
+    let gr = &config.bgp.graceful_restart;
+    if let Err(e) = speaker.shutdown(gr.enabled).await {
+        tracing::warn!(error = %e, "BGP speaker stop");
+    }
+    if !gr.enabled {
+        tracing::info!("BGP speaker stopped: routes withdrawn, sessions closed");
+        return;
+    }
+    let marker = restart_marker::path_for(&config.admin_socket);
+    match restart_marker::write(&marker, std::time::SystemTime::now(), gr.restart_time) {
+        Ok(()) => tracing::info!(
+            marker = %marker.display(),
+            restart_time = ?gr.restart_time,
+            "BGP speaker stopped gracefully: peers keep our routes for the restart time"
+        ),
+        Err(e) => tracing::warn!(error = %e, "the next start will not be a graceful restart"),
+    }
 }
 
 async fn shutdown_signal() {
