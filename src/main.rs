@@ -1,4 +1,5 @@
-//! The `kroute` command line: `run`, `plan`, `cleanup`, `version`.
+//! The `kroute` command line: `run`, `plan`, `cleanup`, `check-config`,
+//! `status`, `bgp`, `version`.
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ use kroute::sync::schedule::SyncSchedule;
 const EXIT_CONFIG: u8 = 2;
 /// Exit code of `plan --exit-code` when changes are pending.
 const EXIT_CHANGES_PENDING: u8 = 2;
+/// Exit code of `kroute bgp` when BGP is disabled or the speaker is not running.
+const EXIT_BGP_NOT_RUNNING: u8 = 3;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -81,8 +84,39 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sessions and routes of the running agent's BGP speaker (over its admin socket).
+    Bgp {
+        #[command(subcommand)]
+        command: BgpCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand, Debug)]
+enum BgpCommand {
+    /// One line per peer: address, AS, state, uptime, routes and updates sent/received, last down reason.
+    Peers {
+        #[command(flatten)]
+        config: ConfigFlags,
+        /// Print the JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The routes this node originates, or with --peer what one peer was sent and sent us.
+    Routes {
+        #[command(flatten)]
+        config: ConfigFlags,
+        /// Show this peer's routes: advertised to it (attributes as sent) and received from it.
+        #[arg(long, value_name = "IP")]
+        peer: Option<std::net::IpAddr>,
+        /// With --peer: only the routes received from the peer.
+        #[arg(long, requires = "peer")]
+        received: bool,
+        /// Print the JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -104,6 +138,20 @@ fn main() -> ExitCode {
             with_config(&config, |_| cleanup_host(kube_proxy))
         }
         Command::Status { config, json } => with_config(&config, |c| status(c, json)),
+        Command::Bgp {
+            command: BgpCommand::Peers { config, json },
+        } => with_config(&config, |c| bgp(c, BgpQuery::Peers, json)),
+        Command::Bgp {
+            command:
+                BgpCommand::Routes {
+                    config,
+                    peer,
+                    received,
+                    json,
+                },
+        } => with_config(&config, |c| {
+            bgp(c, BgpQuery::Routes { peer, received }, json)
+        }),
     };
     match result {
         Ok(code) => code,
@@ -253,9 +301,10 @@ fn run(config: Config) -> Result<ExitCode> {
         ));
         // The running BGP speaker's handle, set by the BGP backend.
         let bgp_slot = SpeakerSlot::new();
-        let _side_servers = kroute::serve::spawn_side_servers(&config, telemetry.clone())
-            .await
-            .context("starting the side servers")?;
+        let _side_servers =
+            kroute::serve::spawn_side_servers(&config, telemetry.clone(), bgp_slot.clone())
+                .await
+                .context("starting the side servers")?;
         tracing::info!(node = %config.node_name, "kroute starting");
         if !config.proxy.enabled {
             tracing::info!("proxy.enabled is false: nothing to program");
@@ -418,6 +467,62 @@ fn status(config: Config, json: bool) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", doc.render_human());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `kroute bgp` asks for.
+enum BgpQuery {
+    Peers,
+    Routes {
+        peer: Option<std::net::IpAddr>,
+        received: bool,
+    },
+}
+
+/// `kroute bgp peers|routes`: asks the running agent over its admin socket;
+/// exits 3 when BGP is disabled or its speaker is not running, 1 (naming
+/// the socket) when no agent answers.
+fn bgp(config: Config, query: BgpQuery, json: bool) -> Result<ExitCode> {
+    use kroute::serve::bgp_doc::{PeerRoutesDoc, PeersDoc, RibDoc};
+    use kroute::serve::client::{BgpRequest, fetch_bgp};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let socket = &config.admin_socket;
+    let fetched = runtime.block_on(async {
+        Ok::<_, kroute::serve::ServeError>(match query {
+            BgpQuery::Peers => {
+                let doc: PeersDoc = fetch_bgp(socket, &BgpRequest::Peers).await?;
+                (serde_json::to_string_pretty(&doc), doc.render_text())
+            }
+            BgpQuery::Routes { peer: None, .. } => {
+                let doc: RibDoc = fetch_bgp(socket, &BgpRequest::Routes).await?;
+                (serde_json::to_string_pretty(&doc), doc.render_text())
+            }
+            BgpQuery::Routes {
+                peer: Some(peer),
+                received,
+            } => {
+                let request = BgpRequest::PeerRoutes { peer, received };
+                let doc: PeerRoutesDoc = fetch_bgp(socket, &request).await?;
+                (serde_json::to_string_pretty(&doc), doc.render_text())
+            }
+        })
+    });
+    let (json_text, text) = match fetched {
+        Ok(out) => out,
+        Err(e @ kroute::serve::ServeError::BgpNotRunning { .. }) => {
+            eprintln!("kroute: {e}");
+            return Ok(ExitCode::from(EXIT_BGP_NOT_RUNNING));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        println!("{}", json_text?);
+    } else {
+        print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -141,3 +141,72 @@ fn relative_paths_in_the_file_follow_the_file_not_the_working_directory() {
     let want = dir.path().join("cluster");
     assert!(stdout.contains(&want.display().to_string()), "{stdout}");
 }
+
+#[test]
+fn kroute_bgp_without_an_agent_fails_like_kroute_status_naming_the_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("absent/kroute.sock");
+    let socket = socket.to_str().unwrap();
+    let status = kroute(&["status", "--admin-socket", socket]);
+    assert_eq!(status.status.code(), Some(1));
+    for args in [
+        &["bgp", "peers"][..],
+        &["bgp", "routes"],
+        &["bgp", "routes", "--peer", "10.0.0.1", "--json"],
+    ] {
+        let out = kroute(&[args, &["--admin-socket", socket]].concat());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(socket), "{args:?}: {err}");
+        assert_eq!(err, String::from_utf8_lossy(&status.stderr), "{args:?}");
+    }
+    // --received needs --peer (a usage error, clap's exit 2).
+    let out = kroute(&["bgp", "routes", "--received", "--admin-socket", socket]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// An agent (its side servers, in this process) whose BGP is disabled, or
+/// enabled with no speaker running: `kroute bgp` exits 3 and says which.
+#[test]
+fn kroute_bgp_exits_3_when_bgp_is_disabled_or_its_speaker_is_not_running() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    for (enabled, says) in [(false, "bgp.enabled is false"), (true, "not running")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = kroute::model::config::Config {
+            health_address: "127.0.0.1:0".parse().unwrap(),
+            metrics_address: "127.0.0.1:0".parse().unwrap(),
+            admin_socket: dir.path().join("kroute.sock"),
+            ..Default::default()
+        };
+        config.bgp.enabled = enabled;
+        let telemetry = std::sync::Arc::new(kroute::telemetry::Telemetry::new(
+            std::time::SystemTime::now(),
+            std::time::Duration::from_secs(30),
+        ));
+        let servers = runtime
+            .block_on(kroute::serve::spawn_side_servers(
+                &config,
+                telemetry,
+                kroute::bgp::slot::SpeakerSlot::new(),
+            ))
+            .unwrap();
+        let socket = config.admin_socket.to_str().unwrap();
+        for command in ["peers", "routes"] {
+            let out = kroute(&["bgp", command, "--admin-socket", socket]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(3), "bgp {command}: {err}");
+            assert!(err.starts_with("kroute: ") && err.contains(says), "{err}");
+            assert!(out.stdout.is_empty());
+        }
+        // The status still answers, with or without BGP in it.
+        let out = kroute(&["status", "--json", "--admin-socket", socket]);
+        assert!(out.status.success());
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["bgp"].is_null(), !enabled, "{doc}");
+        runtime.block_on(async move { drop(servers) });
+    }
+}

@@ -1,5 +1,6 @@
 //! The admin socket: HTTP/1.1 over a unix socket (mode 0600), `GET /status`
-//! answering the `StatusDoc` that `kroute status` prints.
+//! answering the `StatusDoc` that `kroute status` prints, and the BGP
+//! requests of `kroute bgp` (`bgp_admin.rs`).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
@@ -13,6 +14,7 @@ use axum::{Json, Router};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::ServeError;
+use super::bgp_admin::{self, BgpSource};
 use crate::telemetry::{StatusDoc, Telemetry};
 
 /// Path of the status document on the admin socket.
@@ -64,23 +66,33 @@ pub async fn bind(path: &Path) -> Result<UnixListener, ServeError> {
 }
 
 #[derive(Clone)]
-struct AdminState {
+pub(super) struct AdminState {
     telemetry: Arc<Telemetry>,
     /// Where the other side servers listen, reported in the status.
     listening: BTreeMap<String, String>,
+    /// The BGP speaker, for `kroute bgp` and the status.
+    pub(super) bgp: BgpSource,
 }
 
-pub fn router(telemetry: Arc<Telemetry>, listening: BTreeMap<String, String>) -> Router {
+pub fn router(
+    telemetry: Arc<Telemetry>,
+    listening: BTreeMap<String, String>,
+    bgp: BgpSource,
+) -> Router {
     Router::new()
         .route(STATUS_PATH, get(status))
+        .route(bgp_admin::PEERS_PATH, get(bgp_admin::peers))
+        .route(bgp_admin::ROUTES_PATH, get(bgp_admin::routes))
         .with_state(AdminState {
             telemetry,
             listening,
+            bgp,
         })
 }
 
 async fn status(State(state): State<AdminState>) -> Json<StatusDoc> {
     let mut doc = state.telemetry.status(SystemTime::now());
     doc.listening = state.listening.clone();
+    doc.bgp = state.bgp.status().await;
     Json(doc)
 }

@@ -1,17 +1,22 @@
-//! The client side of the admin socket (`kroute status`), and a minimal
+//! The client side of the admin socket (`kroute status`, `kroute bgp`), and a minimal
 //! HTTP/1.1 GET over any stream (also used by the tests of the servers).
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 
+use serde::de::DeserializeOwned;
+
 use super::ServeError;
 use super::admin::STATUS_PATH;
+use super::bgp_admin::{PEERS_PATH, ROUTES_PATH};
+use super::bgp_doc::BgpErrorDoc;
 use crate::telemetry::StatusDoc;
 
-/// How long `kroute status` waits for the agent's answer.
+/// How long `kroute status` and `kroute bgp` wait for the agent's answer.
 pub const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A response: status code, lower-cased headers, body.
@@ -105,25 +110,100 @@ fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Asks the agent on `socket` for its status.
 pub async fn fetch_status(socket: &Path) -> Result<StatusDoc, ServeError> {
-    let protocol = |message: String| ServeError::Protocol {
+    let response = request_path(socket, STATUS_PATH).await?;
+    if response.status != 200 {
+        return Err(protocol(
+            socket,
+            format!("status {}: {}", response.status, response.body),
+        ));
+    }
+    parse_json(socket, &response, "status")
+}
+
+/// What `kroute bgp` asks the agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BgpRequest {
+    Peers,
+    /// The local RIB.
+    Routes,
+    /// One peer's routes (only those received, with `received`).
+    PeerRoutes {
+        peer: IpAddr,
+        received: bool,
+    },
+}
+
+impl BgpRequest {
+    /// The request's path and query on the admin socket.
+    pub fn path(&self) -> String {
+        match self {
+            BgpRequest::Peers => PEERS_PATH.to_string(),
+            BgpRequest::Routes => ROUTES_PATH.to_string(),
+            BgpRequest::PeerRoutes { peer, received } => {
+                let mut path = format!("{ROUTES_PATH}?peer={peer}");
+                if *received {
+                    path.push_str("&received=true");
+                }
+                path
+            }
+        }
+    }
+}
+
+/// Asks the agent on `socket` for a BGP document (`PeersDoc`, `RibDoc` or
+/// `PeerRoutesDoc`, as `request` says). BGP disabled or its speaker not
+/// running: `BgpNotRunning`; an unknown peer: `BgpRefused`.
+pub async fn fetch_bgp<T: DeserializeOwned>(
+    socket: &Path,
+    request: &BgpRequest,
+) -> Result<T, ServeError> {
+    let response = request_path(socket, &request.path()).await?;
+    if response.status == 200 {
+        return parse_json(socket, &response, "BGP");
+    }
+    let Ok(error) = serde_json::from_str::<BgpErrorDoc>(&response.body) else {
+        return Err(protocol(
+            socket,
+            format!("status {}: {}", response.status, response.body),
+        ));
+    };
+    Err(if response.status == 503 {
+        ServeError::BgpNotRunning {
+            message: error.message,
+        }
+    } else {
+        ServeError::BgpRefused {
+            message: error.message,
+        }
+    })
+}
+
+fn protocol(socket: &Path, message: String) -> ServeError {
+    ServeError::Protocol {
         path: socket.to_path_buf(),
         message,
-    };
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(
+    socket: &Path,
+    response: &Response,
+    what: &str,
+) -> Result<T, ServeError> {
+    serde_json::from_str(&response.body)
+        .map_err(|e| protocol(socket, format!("bad {what} JSON: {e}")))
+}
+
+/// `GET path` on the admin socket, within [`STATUS_TIMEOUT`].
+async fn request_path(socket: &Path, path: &str) -> Result<Response, ServeError> {
     let stream = UnixStream::connect(socket)
         .await
         .map_err(|source| ServeError::Connect {
             path: socket.to_path_buf(),
             source,
         })?;
-    let response = tokio::time::timeout(STATUS_TIMEOUT, get(stream, STATUS_PATH))
+    tokio::time::timeout(STATUS_TIMEOUT, get(stream, path))
         .await
-        .map_err(|_| protocol(format!("no answer within {STATUS_TIMEOUT:?}")))?
-        .map_err(|e| protocol(e.to_string()))?;
-    if response.status != 200 {
-        return Err(protocol(format!(
-            "status {}: {}",
-            response.status, response.body
-        )));
-    }
-    serde_json::from_str(&response.body).map_err(|e| protocol(format!("bad status JSON: {e}")))
+        .map_err(|_| protocol(socket, format!("no answer within {STATUS_TIMEOUT:?}")))?
+        .map_err(|e| protocol(socket, e.to_string()))
 }

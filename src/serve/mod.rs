@@ -2,12 +2,19 @@
 //! - health on `health.address` (default `0.0.0.0:10256`): `/healthz`, `/livez`;
 //! - metrics on `metrics.address` (default `127.0.0.1:10249`): `/metrics`;
 //! - the admin socket `admin.socket` (default `/run/kroute/kroute.sock`,
-//!   mode 0600): HTTP/1.1 over a unix socket, `GET /status` → `StatusDoc`.
+//!   mode 0600): HTTP/1.1 over a unix socket, `GET /status` → `StatusDoc`,
+//!   `GET /bgp/peers` and `GET /bgp/routes[?peer=IP]` for `kroute bgp`.
+//!
+//! BGP's answers (and metrics) come from the speaker in a `SpeakerSlot`,
+//! asked at each request.
 //!
 //! They run as tasks beside the loop and only read the telemetry (a short
 //! lock), so they never hold the loop up.
 
 pub mod admin;
+pub mod bgp_admin;
+pub mod bgp_doc;
+pub mod bgp_text;
 pub mod client;
 pub mod health;
 pub mod metrics;
@@ -21,6 +28,7 @@ use axum::serve::Listener;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::bgp::slot::SpeakerSlot;
 use crate::model::config::Config;
 use crate::telemetry::Telemetry;
 
@@ -53,6 +61,13 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// Client: BGP is disabled on the agent, or its speaker is not running
+    /// (`kroute bgp` exits 3).
+    #[error("{message}")]
+    BgpNotRunning { message: String },
+    /// Client: the agent refused a BGP request (a peer it does not have).
+    #[error("{message}")]
+    BgpRefused { message: String },
     /// Client: the agent's answer could not be read or understood.
     #[error("unexpected answer from {}: {message}", path.display())]
     Protocol { path: PathBuf, message: String },
@@ -79,12 +94,18 @@ impl Drop for SideServers {
 }
 
 /// Binds the health and metrics servers and the admin socket, then serves
-/// them as tasks of the current runtime. Fails (naming the address) when
-/// any cannot be bound; nothing is served then.
+/// them as tasks of the current runtime; BGP is read from `bgp` (the slot
+/// the BGP backend fills). Fails (naming the address) when any cannot be
+/// bound; nothing is served then.
 pub async fn spawn_side_servers(
     config: &Config,
     telemetry: Arc<Telemetry>,
+    bgp: SpeakerSlot,
 ) -> Result<SideServers, ServeError> {
+    let bgp = bgp_admin::BgpSource {
+        slot: bgp,
+        enabled: config.bgp.enabled,
+    };
     let (health, health_address) = bind_tcp("health", config.health_address).await?;
     let (metrics, metrics_address) = bind_tcp("metrics", config.metrics_address).await?;
     let admin = admin::bind(&config.admin_socket).await?;
@@ -98,9 +119,13 @@ pub async fn spawn_side_servers(
         tokio::spawn(serve(
             "metrics",
             metrics,
-            metrics::router(telemetry.clone()),
+            metrics::router(telemetry.clone(), bgp.clone()),
         )),
-        tokio::spawn(serve("admin", admin, admin::router(telemetry, listening))),
+        tokio::spawn(serve(
+            "admin",
+            admin,
+            admin::router(telemetry, listening, bgp),
+        )),
     ];
     tracing::info!(
         health = %health_address,

@@ -33,9 +33,13 @@ async fn start() -> Running {
         ..Config::default()
     };
     let telemetry = Arc::new(Telemetry::new(SystemTime::now(), PERIOD));
-    let servers = spawn_side_servers(&config, telemetry.clone())
-        .await
-        .expect("side servers start");
+    let servers = spawn_side_servers(
+        &config,
+        telemetry.clone(),
+        crate::bgp::slot::SpeakerSlot::new(),
+    )
+    .await
+    .expect("side servers start");
     Running {
         servers,
         telemetry,
@@ -220,7 +224,7 @@ async fn a_bind_failure_names_the_address() {
         ..Config::default()
     };
     let telemetry = Arc::new(Telemetry::new(SystemTime::now(), PERIOD));
-    let err = spawn_side_servers(&config, telemetry)
+    let err = spawn_side_servers(&config, telemetry, crate::bgp::slot::SpeakerSlot::new())
         .await
         .expect_err("port in use");
     let text = err.to_string();

@@ -2,6 +2,7 @@
 //! dashboards and ClusterLoader2 work) plus kroute's own `kroute_*`.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -11,6 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets, linear_buckets};
 use prometheus_client::registry::Registry;
 
+use super::bgp::{BgpCollector, BgpSample};
 use crate::sync::SyncKind;
 use crate::sync::health_check::NoLocalEndpoints;
 
@@ -59,6 +61,9 @@ pub struct LoopMetrics {
     conntrack_failures: Counter,
     artifacts: Family<FacetLabels, Gauge>,
     refused: Family<FacetLabels, Counter>,
+    bgp: Arc<BgpCollector>,
+    /// Held while a scrape's BGP sample is set and encoded.
+    scrape: Mutex<()>,
 }
 
 impl Default for LoopMetrics {
@@ -84,6 +89,8 @@ impl LoopMetrics {
             conntrack_failures: Counter::default(),
             artifacts: Family::default(),
             refused: Family::default(),
+            bgp: BgpCollector::new(),
+            scrape: Mutex::new(()),
         };
         // Every series exists from the start, at 0 (an empty family is not
         // exposed at all, and rate() needs the zero).
@@ -165,6 +172,7 @@ impl LoopMetrics {
             "Artifacts the host refused to apply (a health check port already taken), per facet",
             m.refused.clone(),
         );
+        r.register_collector(Box::new(m.bgp.clone()));
         m
     }
 
@@ -246,8 +254,17 @@ impl LoopMetrics {
         }
     }
 
-    /// The Prometheus (OpenMetrics) text exposition of every metric.
+    /// The Prometheus (OpenMetrics) text exposition of every metric, BGP's
+    /// as a speaker that does not run.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        self.encode_with_bgp(BgpSample::default())
+    }
+
+    /// The exposition of every metric, BGP's from `bgp` (what the speaker
+    /// answered at this scrape).
+    pub fn encode_with_bgp(&self, bgp: BgpSample) -> Result<String, std::fmt::Error> {
+        let _scrape = super::lock(&self.scrape);
+        self.bgp.set(bgp);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)

@@ -4,6 +4,7 @@
 //! functions of the recorded state and a time passed in.
 
 pub mod annotations;
+pub mod bgp;
 #[cfg(test)]
 pub(crate) mod exposition;
 pub mod metrics;
@@ -196,6 +197,11 @@ impl Telemetry {
     /// The metrics in Prometheus (OpenMetrics) text format.
     pub fn encode_metrics(&self) -> Result<String, std::fmt::Error> {
         self.metrics.encode()
+    }
+
+    /// The metrics, BGP's from what the speaker answered at this scrape.
+    pub fn encode_metrics_with_bgp(&self, bgp: bgp::BgpSample) -> Result<String, std::fmt::Error> {
+        self.metrics.encode_with_bgp(bgp)
     }
 
     /// The feed of invalid annotations for the Kubernetes Events publisher:

@@ -70,6 +70,22 @@ pub struct StatusDoc {
     /// admin server.
     #[serde(default)]
     pub listening: BTreeMap<String, String>,
+    /// The BGP speaker, filled by the admin server; `null` when
+    /// `bgp.enabled` is false.
+    #[serde(default)]
+    pub bgp: Option<BgpStatusDoc>,
+}
+
+/// BGP in the status: whether the speaker answers, its sessions and the
+/// routes it originates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpStatusDoc {
+    /// The speaker answered (false: not started yet, or stopped).
+    pub running: bool,
+    pub peers: usize,
+    pub peers_established: usize,
+    pub routes_originated: usize,
 }
 
 impl StatusDoc {
@@ -120,6 +136,7 @@ impl StatusDoc {
                 })
                 .collect(),
             listening: BTreeMap::new(),
+            bgp: None,
         }
     }
 
@@ -196,6 +213,17 @@ impl StatusDoc {
                 artifacts.join(", ")
             }
         );
+        if let Some(bgp) = &self.bgp {
+            let _ = if bgp.running {
+                writeln!(
+                    out,
+                    "bgp:             {}/{} peers established, {} routes originated",
+                    bgp.peers_established, bgp.peers, bgp.routes_originated
+                )
+            } else {
+                writeln!(out, "bgp:             speaker not running")
+            };
+        }
         for (name, addr) in &self.listening {
             let _ = writeln!(out, "{:<17}{addr}", format!("{name}:"));
         }
