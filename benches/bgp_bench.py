@@ -141,7 +141,13 @@ def main() -> None:
     ap.add_argument("--poll", type=float, default=0.02, help="seconds between FRR polls")
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--out", default=os.path.join(REPO, "benches/results"))
+    ap.add_argument("--report-only", action="store_true", help="rewrite bgp.md and bgp.svg from bgp.json")
     args = ap.parse_args()
+    if args.report_only:
+        with open(os.path.join(args.out, "bgp.json")) as f:
+            saved = json.load(f)
+        write_report(args.out, saved["runs"], saved["machine"], saved["notes"])
+        return
     if os.geteuid() != 0:
         raise SystemExit("bgp_bench: needs root (network namespaces)")
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -186,13 +192,17 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "bgp.json"), "w") as f:
         json.dump({"machine": info, "notes": notes, "runs": runs}, f, indent=1)
+    write_report(args.out, runs, info, notes)
+
+
+def write_report(out: str, runs: list[dict], info: dict, notes: list[str]) -> None:
     table = bgp_report.table(runs, info, notes, statistics.median)
-    with open(os.path.join(args.out, "bgp.md"), "w") as f:
+    with open(os.path.join(out, "bgp.md"), "w") as f:
         f.write(table)
-    with open(os.path.join(args.out, "bgp.svg"), "w") as f:
+    with open(os.path.join(out, "bgp.svg"), "w") as f:
         f.write(bgp_report.svg(runs, info))
     print(table)
-    print(f"wrote {args.out}/bgp.md, bgp.svg, bgp.json")
+    print(f"wrote {out}/bgp.md, bgp.svg, bgp.json")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def table(runs: list[dict], info: dict, notes: list[str], avg: Callable) -> str:
     limit = ingest_limit(runs)
     n_runs = max((r["run"] for r in runs), default=0) + 1
     head = (
-        f"{info['date']}, kroute {info['kroute_commit']}, {info['frr']}, {info['gobgpd']}, "
+        f"{info['date']}, commit {info['kroute_commit']}, {info['frr']}, {info['gobgpd']}, "
         f"{info['bird']}; kernel {info['kernel']}, {info['cpus']} CPUs, load {info['loadavg_at_start']:.2f} "
         f"at start; {n_runs} run(s) each, median (min–max).\n\n"
     )
@@ -90,7 +90,7 @@ def svg(runs: list[dict], info: dict) -> str:
     rss.append(Series("goal: 64 MB", [(sizes[0], 64e6 / 2**20), (sizes[-1], 64e6 / 2**20)],
                       dashed=True, colour="#d62728"))
     caption = (
-        f"Receiving FRR in a network namespace; medians. {info['date']}, kroute {info['kroute_commit']}, "
+        f"Receiving FRR in a network namespace; medians. {info['date']}, commit {info['kroute_commit']}, "
         f"{info['cpus']} CPUs."
     )
     return chart(
