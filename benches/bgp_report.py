@@ -45,7 +45,8 @@ def table(runs: list[dict], info: dict, notes: list[str], avg: Callable) -> str:
     head = (
         f"{info['date']}, commit {info['kroute_commit']}, {info['frr']}, {info['gobgpd']}, "
         f"{info['bird']}; kernel {info['kernel']}, {info['cpus']} CPUs, load {info['loadavg_at_start']:.2f} "
-        f"at start; {n_runs} run(s) each, median (min–max).\n\n"
+        f"at start; kroute with proxy.enabled: {str(info.get('kroute_proxy', False)).lower()}; "
+        f"{n_runs} run(s) each, median (min–max).\n\n"
     )
     rows = [
         "| routes | sender | total: start → FRR holds all | setup: start → Established | "

@@ -74,15 +74,17 @@ class Sender:
 
 class Kroute(Sender):
     """`kroute run` on a manifests dir: N/10 LoadBalancer services x 10
-    ingress IPs, bgp enabled, FRR as the one global peer, proxy disabled
-    (`proxy.enabled: false`: no nftables programming is timed)."""
+    ingress IPs, bgp enabled, FRR as the one global peer; the proxy
+    disabled (`proxy.enabled: false`: no nftables programming is timed)
+    unless `proxy` is set (then the services are programmed into the sender
+    namespace's nftables as well)."""
 
     name = "kroute"
     INGRESS_PER_SERVICE = 10
 
-    def __init__(self, ns: str, workdir: str, binary: str):
+    def __init__(self, ns: str, workdir: str, binary: str, proxy: bool):
         super().__init__(ns, workdir)
-        self.binary = binary
+        self.binary, self.proxy = binary, proxy
 
     def prepare(self, n: int) -> None:
         per = self.INGRESS_PER_SERVICE
@@ -90,11 +92,16 @@ class Kroute(Sender):
             raise SystemExit(f"kroute: {n} routes is not a multiple of {per} ingress IPs per service")
         manifests = os.path.join(self.dir, "manifests")
         bgp_manifests.write(manifests, n // per, per, SENDER_IP)
+        proxy = (
+            "{enabled: true, clusterCIDRs: [10.128.0.0/9], serviceCIDRs: [10.96.0.0/12]}"
+            if self.proxy
+            else "{enabled: false}"
+        )
         self.config = self.write(
             "kroute.yaml",
             f"nodeName: node-a\n"
             f"source: {{manifests: {manifests}}}\n"
-            f"proxy: {{enabled: false}}\n"
+            f"proxy: {proxy}\n"
             f"health: {{address: '127.0.0.1:10256'}}\n"
             f"metrics: {{address: '127.0.0.1:10249'}}\n"
             f"admin: {{socket: {os.path.join(self.dir, 'kroute.sock')}}}\n"
