@@ -1,15 +1,21 @@
 //! kroute's BGP speaker for interop tests: on a runtime whose threads live
 //! in a node namespace, driven from the test's own thread through the
-//! handle's blocking calls.
+//! handle's blocking calls; and the interop case every daemon runs
+//! (`session_case`), over an IPv4 or an IPv6 session.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use ipnet::IpNet;
+use kroute::bgp::open::GracefulRestart;
 use kroute::bgp::{OriginatedRoute, PeerSpec, RouteAttrs, Speaker, SpeakerConfig, SpeakerHandle};
 
+use super::bgp_daemons::{DaemonConfig, HeldPath, Kind, PeerDaemon, community, prefixes};
 use super::netns::{NetNs, veth};
 use super::ns_thread;
+use super::wait::{FAILURE_BOUND, wait_for, wait_until};
 
 /// A running speaker; stopped (without NOTIFICATION if `graceful`) by
 /// `stop`, or with Cease on drop.
@@ -64,35 +70,63 @@ pub fn route(prefix: &str) -> OriginatedRoute {
     }
 }
 
-/// A speaker config for interop tests: no graceful restart, short retry.
-pub fn speaker_config(asn: u32, address: &str) -> SpeakerConfig {
+/// A speaker config for interop tests: router ID `router_id`, listening on
+/// port 179 of `listen`, no graceful restart, short retry.
+pub fn speaker_config_on(asn: u32, router_id: &str, listen: &[&str]) -> SpeakerConfig {
     SpeakerConfig {
         asn,
-        router_id: address.parse().expect("router id"),
-        listen: vec![format!("{address}:179").parse().expect("listen address")],
+        router_id: router_id.parse().expect("router id"),
+        listen: listen
+            .iter()
+            .map(|a| {
+                let ip: IpAddr = a.parse().expect("listen address");
+                std::net::SocketAddr::new(ip, 179)
+            })
+            .collect(),
         graceful_restart: None,
         connect_retry: Duration::from_secs(2),
         wait_for_routes: false,
     }
 }
 
-/// The addresses of an interop scene: the node (kroute) and the peer.
+/// [`speaker_config_on`] one IPv4 address, which is also the router ID.
+pub fn speaker_config(asn: u32, address: &str) -> SpeakerConfig {
+    speaker_config_on(asn, address, &[address])
+}
+
+/// The addresses of an interop scene: the node (kroute) and the peer, on
+/// one veth, both families.
 pub struct Link {
     pub node_ip: &'static str,
     pub peer_ip: &'static str,
-    /// The node's IPv6 address, the next hop of its IPv6 routes.
     pub node_ip6: &'static str,
+    pub peer_ip6: &'static str,
 }
 
 /// The /32 every interop test announces with community `ASN:100`.
 pub const TAGGED: &str = "10.96.0.10/32";
 /// The pod CIDR every interop test announces.
 pub const POD_CIDR: &str = "10.244.1.0/24";
-/// The IPv6 route every interop test announces (MP_REACH_NLRI).
+/// The IPv6 route every interop test announces (MP_REACH_NLRI) with the
+/// node's IPv6 address as next hop and community `ASN:600`.
 pub const V6_ROUTE: &str = "2001:db8:96::10/128";
+/// An IPv6 pod CIDR, without a next hop of its own: it goes only over
+/// IPv6 sessions (the session's address is its next hop).
+pub const V6_POD_CIDR: &str = "fd00:244:1::/64";
+/// What the daemon announces over an IPv4 session, and over an IPv6 one.
+pub const DAEMON_V4: &str = "10.66.0.0/24";
+pub const DAEMON_V6: &str = "2001:db8:66::/48";
+
+/// Which address family carries the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    V4,
+    V6,
+}
 
 impl Link {
-    /// Node and peer namespaces joined by a veth (`n0`, `p0`).
+    /// Node and peer namespaces joined by a veth (`n0`, `p0`), both
+    /// families addressed.
     pub fn namespaces(&self, prefix: &str) -> (NetNs, NetNs) {
         let node = NetNs::new(&format!("{prefix}n"));
         let peer = NetNs::new(&format!("{prefix}p"));
@@ -101,43 +135,212 @@ impl Link {
             format!("{}/24", self.peer_ip),
         );
         veth(&node, "n0", &n, &peer, "p0", &p);
-        let n6 = format!("{}/64", self.node_ip6);
-        node.ip(&["-6", "addr", "add", &n6, "dev", "n0", "nodad"]);
+        for (ns, dev, ip) in [(&node, "n0", self.node_ip6), (&peer, "p0", self.peer_ip6)] {
+            let ip = format!("{ip}/64");
+            ns.ip(&["-6", "addr", "add", &ip, "dev", dev, "nodad"]);
+        }
         (node, peer)
     }
 
-    /// Originates `TAGGED`, `POD_CIDR` and `V6_ROUTE`, then adds the peer
-    /// (connecting from the node's address).
-    pub fn announce(&self, speaker: &SpeakerHandle, local_asn: u32, peer_asn: u32) {
-        let tagged = RouteAttrs {
-            communities: vec![(local_asn << 16) | 100],
+    /// The node's and the peer's addresses on a session over `t`.
+    pub fn ends(&self, t: Transport) -> (&'static str, &'static str) {
+        match t {
+            Transport::V4 => (self.node_ip, self.peer_ip),
+            Transport::V6 => (self.node_ip6, self.peer_ip6),
+        }
+    }
+
+    /// Originates `TAGGED`, `POD_CIDR`, `V6_ROUTE` and `V6_POD_CIDR`.
+    pub fn originate(&self, speaker: &SpeakerHandle, local_asn: u32) {
+        let tagged = |value: u32| RouteAttrs {
+            communities: vec![(local_asn << 16) | value],
             ..RouteAttrs::default()
         };
         let v6 = RouteAttrs {
             next_hop: Some(self.node_ip6.parse().expect("IPv6 next hop")),
-            ..RouteAttrs::default()
+            ..tagged(600)
         };
         speaker
             .originate(vec![
-                (route(TAGGED), tagged),
+                (route(TAGGED), tagged(100)),
                 (route(POD_CIDR), RouteAttrs::default()),
                 (route(V6_ROUTE), v6),
+                (route(V6_POD_CIDR), RouteAttrs::default()),
             ])
             .blocking()
             .expect("originate");
-        let mut spec = PeerSpec::new(self.peer_ip.parse().expect("peer address"), peer_asn);
-        spec.local_address = Some(self.node_ip.parse().expect("node address"));
+    }
+
+    /// Adds the peer at its address on `t`, connecting from the node's.
+    pub fn add_peer(&self, speaker: &SpeakerHandle, t: Transport, peer_asn: u32) {
+        let (node, peer) = self.ends(t);
+        let mut spec = PeerSpec::new(peer.parse().expect("peer address"), peer_asn);
+        spec.local_address = Some(node.parse().expect("node address"));
         speaker.set_peer(spec).blocking().expect("add the peer");
     }
 
-    /// Whether kroute holds `prefix` from the peer.
-    pub fn received(&self, speaker: &SpeakerHandle, prefix: &str) -> bool {
-        let from: IpAddr = self.peer_ip.parse().expect("peer address");
+    /// The next hop kroute received `prefix` with from the peer at its
+    /// address on `t`, if it holds it.
+    pub fn received(&self, speaker: &SpeakerHandle, t: Transport, prefix: &str) -> Option<IpAddr> {
+        let from: IpAddr = self.ends(t).1.parse().expect("peer address");
         speaker
             .peer_routes(from)
             .blocking()
             .ok()
-            .flatten()
-            .is_some_and(|r| r.received.iter().any(|(p, _)| p.to_string() == prefix))
+            .flatten()?
+            .received
+            .iter()
+            .find(|(p, _)| p.to_string() == prefix)
+            .map(|(_, a)| a.next_hop)
+    }
+
+    /// What the peer should hold from kroute over `t` (after
+    /// [`Link::originate`]), by prefix: IPv4 routes only over IPv4 (kroute
+    /// has no IPv4 next hop on an IPv6 session), `V6_ROUTE` over both (its
+    /// own next hop), `V6_POD_CIDR` only over IPv6.
+    pub fn expected(&self, t: Transport, asn: u32) -> BTreeMap<IpNet, HeldPath> {
+        let path = |next_hop: &str, communities: Vec<String>| HeldPath {
+            next_hop: next_hop.parse().expect("next hop"),
+            as_path: vec![asn],
+            communities,
+            local_pref: None,
+            stale: false,
+        };
+        let tag = |v: u32| vec![community((asn << 16) | v)];
+        let mut out = vec![(V6_ROUTE, path(self.node_ip6, tag(600)))];
+        match t {
+            Transport::V4 => {
+                out.push((TAGGED, path(self.node_ip, tag(100))));
+                out.push((POD_CIDR, path(self.node_ip, Vec::new())));
+            }
+            Transport::V6 => out.push((V6_POD_CIDR, path(self.node_ip6, Vec::new()))),
+        }
+        out.into_iter()
+            .map(|(p, h)| (p.parse().expect("prefix"), h))
+            .collect()
+    }
+}
+
+/// Waits until `daemon` holds exactly `want` from `neighbor` (local
+/// preference not compared: daemons differ in showing it on eBGP).
+pub fn wait_for_exactly(
+    daemon: &dyn PeerDaemon,
+    neighbor: IpAddr,
+    want: &BTreeMap<IpNet, HeldPath>,
+    what: &str,
+) {
+    let strip = |m: BTreeMap<IpNet, HeldPath>| -> BTreeMap<IpNet, HeldPath> {
+        m.into_iter()
+            .map(|(p, h)| {
+                let local_pref = None;
+                (p, HeldPath { local_pref, ..h })
+            })
+            .collect()
+    };
+    let want = strip(want.clone());
+    let mut last = BTreeMap::new();
+    let held = wait_for(FAILURE_BOUND, || {
+        last = strip(daemon.held_from(neighbor));
+        (last == want).then_some(())
+    });
+    assert!(
+        held.is_some(),
+        "{:?}: {what}: wanted {:?}\nheld {last:#?}\nwanted {want:#?}",
+        daemon.kind(),
+        prefixes(&want),
+    );
+}
+
+/// Which interop case to run.
+pub struct Case {
+    pub kind: Kind,
+    pub transport: Transport,
+    pub local_asn: u32,
+    pub peer_asn: u32,
+    /// Stop kroute gracefully at the end and wait until the daemon marks
+    /// its routes stale (FRR).
+    pub graceful_stop: bool,
+}
+
+/// The interop case: kroute's speaker in the node namespace, `case.kind`
+/// in the peer namespace, one eBGP session over `case.transport`. The
+/// daemon holds exactly what kroute announces over that family, with next
+/// hop, AS path and communities; a withdrawal reaches it; kroute hears the
+/// daemon's own route with the daemon's address as next hop; and, with
+/// `graceful_stop`, a stop without NOTIFICATION leaves the routes stale.
+pub fn session_case(link: &Link, prefix: &str, case: &Case) {
+    if !case.kind.available() {
+        return;
+    }
+    let (node, peer) = link.namespaces(prefix);
+    let (node_addr, peer_addr) = link.ends(case.transport);
+    let theirs = match case.transport {
+        Transport::V4 => DAEMON_V4,
+        Transport::V6 => DAEMON_V6,
+    };
+    let config = DaemonConfig::single(
+        case.peer_asn,
+        link.peer_ip,
+        peer_addr,
+        node_addr,
+        case.local_asn,
+    )
+    .announcing(&[theirs]);
+    let mut daemon = case.kind.start(&peer, &config);
+
+    let mut speaker_config = speaker_config_on(case.local_asn, link.node_ip, &[node_addr]);
+    if case.graceful_stop {
+        speaker_config.graceful_restart = Some(GracefulRestart {
+            restart_time: 120,
+            restarting: false,
+        });
+    }
+    let kroute = NsSpeaker::start(&node, speaker_config);
+    let speaker = kroute.handle.clone();
+    link.originate(&speaker, case.local_asn);
+    link.add_peer(&speaker, case.transport, case.peer_asn);
+
+    let neighbor: IpAddr = node_addr.parse().expect("node address");
+    let d = daemon.as_ref();
+    let check = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut want = link.expected(case.transport, case.local_asn);
+        wait_for_exactly(d, neighbor, &want, "the announced routes");
+        assert!(d.established(neighbor), "the session is Established");
+
+        speaker
+            .withdraw(vec![route(TAGGED), route(V6_ROUTE)])
+            .blocking()
+            .expect("withdraw");
+        for p in [TAGGED, V6_ROUTE] {
+            want.remove(&p.parse().expect("prefix"));
+        }
+        wait_for_exactly(d, neighbor, &want, "after the withdrawal");
+
+        let heard = wait_for(FAILURE_BOUND, || {
+            link.received(&speaker, case.transport, theirs)
+        });
+        assert_eq!(
+            heard,
+            Some(peer_addr.parse().expect("peer address")),
+            "kroute holds {theirs} with the daemon's address as next hop"
+        );
+    }));
+    let check = check.and_then(|()| {
+        if !case.graceful_stop {
+            kroute.stop(false);
+            return Ok(());
+        }
+        kroute.stop(true);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until("the daemon holds kroute's routes stale", || {
+                let held = d.held_from(neighbor);
+                !held.is_empty() && held.values().all(|h| h.stale)
+            });
+        }))
+    });
+    daemon.stop();
+    if let Err(panic) = check {
+        eprintln!("{:?} log:\n{}", case.kind, daemon.log());
+        std::panic::resume_unwind(panic);
     }
 }

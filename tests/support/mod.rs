@@ -6,6 +6,7 @@
 
 pub mod apiserver;
 pub mod bgp;
+pub mod bgp_daemons;
 pub mod clients;
 pub mod http;
 pub mod kroute_process;
