@@ -119,12 +119,14 @@ mod bgp_in_process {
     use std::time::{Duration, SystemTime};
 
     use kroute::bgp::slot::SpeakerSlot;
-    use kroute::bgp::{OriginatedRoute, PeerSpec, RouteAttrs, Speaker, SpeakerConfig};
+    use kroute::bgp::{PeerSpec, RouteAttrs, Speaker, SpeakerConfig};
     use kroute::model::config::Config;
     use kroute::serve::ServeError;
     use kroute::serve::bgp_doc::{PeerRoutesDoc, PeersDoc, RibDoc};
     use kroute::serve::client::{BgpRequest, fetch_bgp, fetch_status, get};
     use kroute::telemetry::Telemetry;
+
+    use super::support::bgp::route;
 
     fn speaker_config(asn: u32, listen: &str) -> SpeakerConfig {
         SpeakerConfig {
@@ -142,12 +144,6 @@ mod bgp_in_process {
             port,
             local_address: Some(local.parse().unwrap()),
             ..PeerSpec::new(address.parse().unwrap(), asn)
-        }
-    }
-
-    fn route(prefix: &str) -> OriginatedRoute {
-        OriginatedRoute {
-            prefix: prefix.parse().unwrap(),
         }
     }
 

@@ -161,22 +161,10 @@ fn peers_text_has_one_aligned_line_per_peer() {
     let text = PeersDoc::new(&[established(), idle()]).render_text();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    let columns = [
-        "PEER",
-        "AS",
-        "STATE",
-        "UPTIME",
-        "ROUTES SENT/RECV",
-        "UPDATES SENT/RECV",
-        "LAST DOWN",
-    ];
-    let header = lines[0];
-    let mut at = 0;
-    for c in columns {
-        at += header[at..]
-            .find(c)
-            .unwrap_or_else(|| panic!("{c}: {header}"));
-    }
+    assert_eq!(
+        lines[0],
+        "PEER      AS     STATE        UPTIME       ROUTES SENT/RECV  UPDATES SENT/RECV  LAST DOWN"
+    );
     assert_eq!(
         lines[1].split_whitespace().collect::<Vec<_>>()[..7],
         [
@@ -198,8 +186,8 @@ fn peers_text_has_one_aligned_line_per_peer() {
         ["fd00::2", "64512", "active", "never", "0/0", "0/0", "-"]
     );
     // Columns line up: the state starts at the same offset on every line.
-    assert_eq!(header.find("STATE"), lines[1].find("established"));
-    assert_eq!(header.find("STATE"), lines[2].find("active"));
+    assert_eq!(lines[0].find("STATE"), lines[1].find("established"));
+    assert_eq!(lines[0].find("STATE"), lines[2].find("active"));
     assert_eq!(
         PeersDoc::new(&[]).render_text(),
         "no BGP peers configured\n"
@@ -382,7 +370,7 @@ fn a_peers_routes_show_the_attributes_as_sent_and_as_received() {
             "64512:100"
         ]
     );
-    assert_eq!(lines[4], "received from 10.0.0.1 (1 routes):");
+    assert_eq!(lines[4], "received from 10.0.0.1 (1 route):");
     assert_eq!(
         lines[6].split_whitespace().collect::<Vec<_>>(),
         [
@@ -403,7 +391,7 @@ fn a_peers_routes_show_the_attributes_as_sent_and_as_received() {
     assert_eq!(value["received"].as_array().unwrap().len(), 1);
     assert!(
         only.render_text()
-            .starts_with("received from 10.0.0.1 (1 routes):\n")
+            .starts_with("received from 10.0.0.1 (1 route):\n")
     );
     let back: PeerRoutesDoc = serde_json::from_value(value).unwrap();
     assert_eq!(back, only);

@@ -165,6 +165,14 @@ fn path_table(routes: &[PathDoc]) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
+fn routes(n: usize) -> String {
+    if n == 1 {
+        "1 route".to_string()
+    } else {
+        format!("{n} routes")
+    }
+}
+
 impl PeerRoutesDoc {
     /// The advertised routes (when asked for), then the received ones.
     pub fn render_text(&self) -> String {
@@ -172,9 +180,9 @@ impl PeerRoutesDoc {
         if let Some(advertised) = &self.advertised {
             let _ = writeln!(
                 out,
-                "advertised to {} ({} routes):",
+                "advertised to {} ({}):",
                 self.peer,
-                advertised.len()
+                routes(advertised.len())
             );
             if !advertised.is_empty() {
                 out.push_str(&path_table(advertised));
@@ -182,9 +190,9 @@ impl PeerRoutesDoc {
         }
         let _ = writeln!(
             out,
-            "received from {} ({} routes):",
+            "received from {} ({}):",
             self.peer,
-            self.received.len()
+            routes(self.received.len())
         );
         if !self.received.is_empty() {
             out.push_str(&path_table(&self.received));
