@@ -143,6 +143,7 @@ def main() -> None:
     ap.add_argument("--poll", type=float, default=0.02, help="seconds between FRR polls")
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--out", default=os.path.join(REPO, "benches/results"))
+    ap.add_argument("--keep", action="store_true", help="keep every run's work dir (configs, logs)")
     ap.add_argument("--report-only", action="store_true", help="rewrite bgp.md and bgp.svg from bgp.json")
     args = ap.parse_args()
     if args.report_only:
@@ -183,7 +184,8 @@ def main() -> None:
                         res = trial(sender, scene, n, args.poll, args.timeout, work)
                         if note := sender.note():
                             res["note"] = note
-                        shutil.rmtree(work)
+                        if not args.keep:
+                            shutil.rmtree(work)
                     except RuntimeError as e:
                         res = {"sender": name, "routes": n, "error": str(e)}
                     res["run"] = r

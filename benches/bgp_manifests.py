@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the BGP benchmark's cluster for `kroute run`: SERVICES LoadBalancer
 services with INGRESS load-balancer ingress IPs each (SERVICES x INGRESS /32
-routes to announce), one ready endpoint each, and the Node, as manifests.
+routes to announce; no node ports: 10,000 would not fit the node-port
+range), one ready endpoint each, and the Node, as manifests.
 
     python3 benches/bgp_manifests.py DIR SERVICES INGRESS [NODE_IP]
 
@@ -40,7 +41,8 @@ def write(out: str, services: int, ingress: int, node_ip: str) -> None:
                 f"---\napiVersion: v1\nkind: Service\n"
                 f"metadata: {{name: lb-{i}, namespace: bench}}\n"
                 f"spec: {{type: LoadBalancer, clusterIP: {cluster_ip}, clusterIPs: [{cluster_ip}], "
-                f"ports: [{{name: http, protocol: TCP, port: 80, nodePort: {30000 + i % 2700}}}]}}\n"
+                f"allocateLoadBalancerNodePorts: false, "
+                f"ports: [{{name: http, protocol: TCP, port: 80}}]}}\n"
                 f"status: {{loadBalancer: {{ingress: [{ips}]}}}}\n"
             )
             endpoint = f"10.{128 + i // 65536}.{(i // 256) % 256}.{i % 256}"

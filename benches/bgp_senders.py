@@ -93,7 +93,7 @@ class Kroute(Sender):
         manifests = os.path.join(self.dir, "manifests")
         bgp_manifests.write(manifests, n // per, per, SENDER_IP)
         proxy = (
-            "{enabled: true, clusterCIDRs: [10.128.0.0/9], serviceCIDRs: [10.96.0.0/12]}"
+            "{enabled: true, clusterCIDRs: [10.128.0.0/9], serviceCIDRs: [10.96.0.0/16]}"
             if self.proxy
             else "{enabled: false}"
         )
