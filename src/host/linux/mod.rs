@@ -14,6 +14,7 @@ pub mod conntrack_msg;
 pub mod kube_proxy;
 pub mod nft_exec;
 pub mod nft_json;
+pub mod nft_netlink;
 pub mod nft_read;
 pub mod nft_rules_read;
 pub mod nft_script;
