@@ -197,10 +197,14 @@ fn is_bottom_end(parts: &[Attr]) -> bool {
 }
 
 /// The batch as lines to compare: one block per message, an element
-/// message split into one block per element.
+/// message split into one block per element, sorted within a run of
+/// element messages to one set (nft reorders the commands of such a run;
+/// the kernel applies them as a whole).
 pub fn normalized(messages: &[Dumped]) -> Vec<String> {
     let mut ids = Ids(BTreeMap::new());
-    let mut out = Vec::new();
+    let mut out: Vec<String> = Vec::new();
+    // The current run of element blocks: its set header and first block.
+    let mut run: Option<(String, usize)> = None;
     for m in messages {
         let head = format!(
             "type {}/{} family {}",
@@ -222,6 +226,10 @@ pub fn normalized(messages: &[Dumped]) -> Vec<String> {
                     }
                 }
                 let named = name_of(&top, 2).is_some_and(|n| !n.starts_with("__"));
+                let key = format!("{head}\n{rest}");
+                if run.as_ref().is_none_or(|(k, _)| *k != key) {
+                    run = Some((key, out.len()));
+                }
                 for e in elements {
                     // nft numbers the list items; the kernel ignores it.
                     let Attr::Nest(_, parts) = e else { continue };
@@ -233,11 +241,15 @@ pub fn normalized(messages: &[Dumped]) -> Vec<String> {
                     render(&e, 1, &mut block);
                     out.push(block);
                 }
+                if let Some((_, start)) = &run {
+                    out[*start..].sort();
+                }
                 continue;
             }
             6 => ids.fix_exprs(&mut top),
             _ => {}
         }
+        run = None;
         let mut block = format!("{head}\n");
         for a in &top {
             render(a, 1, &mut block);
