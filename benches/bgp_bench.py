@@ -137,8 +137,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1, help="runs per sender and size (median reported)")
     ap.add_argument("--senders", default="kroute,gobgpd,BIRD")
     ap.add_argument("--kroute", default=os.path.join(REPO, "target/release/kroute"))
-    ap.add_argument("--kroute-proxy", action="store_true",
-                    help="kroute programs the services into nftables too (proxy.enabled: true)")
+    ap.add_argument("--kroute-proxy", choices=["on", "off"], default="on",
+                    help="on: kroute programs the services into the sender namespace's nftables too "
+                    "(proxy.enabled: true); off: proxy.enabled: false (BGP only)")
+    ap.add_argument("--kroute-commit", help="the commit the kroute binary was built from (default: HEAD)")
     ap.add_argument("--injector", default="/tmp/gobgp-inject", help="benches/gobgp-inject, built")
     ap.add_argument("--poll", type=float, default=0.02, help="seconds between FRR polls")
     ap.add_argument("--timeout", type=float, default=180)
@@ -167,7 +169,9 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     info = machine()
-    info["kroute_proxy"] = args.kroute_proxy
+    info["kroute_proxy"] = args.kroute_proxy == "on"
+    if args.kroute_commit:
+        info["kroute_commit"] = args.kroute_commit
     runs: list[dict] = []
     scene = Scene(f"bgpb{os.getpid()}")
     try:
@@ -176,7 +180,7 @@ def main() -> None:
                 for name in wanted:
                     work = tempfile.mkdtemp(prefix=f"bgpb-{name}-{n}-")
                     sender = {
-                        "kroute": lambda: Kroute(scene.sender, work, args.kroute, args.kroute_proxy),
+                        "kroute": lambda: Kroute(scene.sender, work, args.kroute, args.kroute_proxy == "on"),
                         "gobgpd": lambda: Gobgp(scene.sender, work, args.injector),
                         "BIRD": lambda: Bird(scene.sender, work),
                     }[name]()

@@ -43,7 +43,7 @@ def table(runs: list[dict], info: dict, notes: list[str], avg: Callable) -> str:
     limit = ingest_limit(runs)
     n_runs = max((r["run"] for r in runs), default=0) + 1
     head = (
-        f"{info['date']}, commit {info['kroute_commit']}, {info['frr']}, {info['gobgpd']}, "
+        f"{info['date']}, kroute built from {info['kroute_commit']}, {info['frr']}, {info['gobgpd']}, "
         f"{info['bird']}; kernel {info['kernel']}, {info['cpus']} CPUs, load {info['loadavg_at_start']:.2f} "
         f"at start; kroute with proxy.enabled: {str(info.get('kroute_proxy', False)).lower()}; "
         f"{n_runs} run(s) each, median (min–max).\n\n"
