@@ -194,6 +194,7 @@ fn settings(config: &Config) -> ReconcilerSettings {
         node_name: config.node_name.clone(),
         proxy: config.proxy.clone(),
         proxy_name: None,
+        bgp: config.bgp.clone(),
     }
 }
 

@@ -2,9 +2,10 @@
 
 use ipnet::IpNet;
 
+use super::bgp_context::BgpContext;
 use crate::host::nft::Family;
 use crate::model::NodeInfo;
-use crate::model::config::{NodePortAddress, ProxyConfig};
+use crate::model::config::{BgpConfig, NodePortAddress, ProxyConfig};
 
 /// What planning needs besides the service itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub struct ProxyContext {
     pub service_cidrs: Vec<IpNet>,
     pub node_port_addresses: Vec<NodePortAddress>,
     pub masquerade_all: bool,
+    /// BGP on this node; `None` when `bgp.enabled` is false.
+    pub bgp: Option<BgpContext>,
 }
 
 impl ProxyContext {
@@ -24,7 +27,14 @@ impl ProxyContext {
             service_cidrs: proxy.service_cidrs.clone(),
             node_port_addresses: proxy.node_port_addresses.clone(),
             masquerade_all: proxy.masquerade_all,
+            bgp: None,
         }
+    }
+
+    /// With BGP as `bgp` configures it on this context's node.
+    pub fn with_bgp(mut self, bgp: &BgpConfig) -> ProxyContext {
+        self.bgp = BgpContext::new(bgp, &self.node);
+        self
     }
 
     /// Cluster (pod) CIDRs of one family.

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::mark_sweep::sweep_unmarked;
-use super::ownership::{Owner, Ownerships};
+use super::ownership::{Others, Owner, Ownerships};
 use super::report::SyncReport;
 use super::service_plan::ServiceArtifacts;
 use crate::host::facet::{Facet, FacetVisitor, for_each_facet};
@@ -27,18 +27,13 @@ pub struct Planning<'a> {
 impl Planning<'_> {
     /// `owner` claims `artifacts` in every facet: missing ones are created,
     /// changed ones updated. An artifact already claimed in this sync, or
-    /// by another owner in `others`, stays with its first owner.
-    pub fn claim(
-        &mut self,
-        owner: &Arc<Owner>,
-        artifacts: ServiceArtifacts,
-        others: Option<&Ownerships>,
-    ) {
+    /// held by one of `others`, stays with its owner (`Ownership::claim_and_mark`).
+    pub fn claim(&mut self, owner: &Arc<Owner>, artifacts: ServiceArtifacts, others: Others<'_>) {
         struct Claim<'p, 'a> {
             p: &'p mut Planning<'a>,
             owner: &'p Arc<Owner>,
             artifacts: ServiceArtifacts,
-            others: Option<&'p Ownerships>,
+            others: Others<'p>,
         }
         impl FacetVisitor for Claim<'_, '_> {
             fn visit<F: Facet>(&mut self) {
@@ -46,7 +41,7 @@ impl Planning<'_> {
                 F::part_mut(self.p.ownership).claim_and_mark(
                     self.owner,
                     artifacts,
-                    self.others.map(|o| F::part(o)),
+                    self.others.of::<F>(),
                     F::part(self.p.current),
                     F::part_mut(self.p.plan),
                     self.p.report,

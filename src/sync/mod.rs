@@ -1,6 +1,9 @@
 //! Sync: pure planning (desired artifacts per service), the mark-and-sweep
 //! diff, and the reconcile loop that drives a `HostNetwork`.
 
+pub mod bgp_context;
+pub mod bgp_peers;
+pub mod bgp_plan;
 pub mod conntrack;
 pub mod context;
 pub mod facet_steps;

@@ -323,6 +323,7 @@ fn settings() -> ReconcilerSettings {
         node_name: "node-a".into(),
         proxy: proxy(),
         proxy_name: None,
+        bgp: Default::default(),
     }
 }
 

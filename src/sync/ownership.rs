@@ -1,6 +1,10 @@
 //! Which owner (the table skeleton, or a service) asked for which artifact,
 //! per facet. An incremental sync sweeps a service's previous artifacts that
-//! it no longer wants, and two services never fight over one artifact.
+//! it no longer wants, and two services never fight over one artifact: the
+//! first (by name, in a full sync) has it, the other *waits* for it. When
+//! the owner is planned again, its waiters are planned with it, so an
+//! artifact it releases passes to the next service that wants it (a route
+//! two Services announce stays while either wants it).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Display;
@@ -8,7 +12,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use crate::host::FacetPlan;
-use crate::host::facet::{Facet, FacetVisitor, Facets, Shape, for_each_facet};
+use crate::host::facet::{BgpFacet, Facet, FacetVisitor, Facets, Shape, for_each_facet};
 use crate::model::ObjectKey;
 
 use super::mark_sweep::mark_one;
@@ -22,12 +26,19 @@ pub enum Owner {
     Service(ObjectKey),
 }
 
+/// Facets whose artifacts several services may want at once, all rightly:
+/// two Services sharing one LB IP (MetalLB's `allow-shared-ip`) announce
+/// one route. The first one's value applies and it is no conflict.
+pub const SHARED_FACETS: &[&str] = &[BgpFacet::NAME];
+
 /// Artifacts of one facet per owner, and the owner of each artifact. Owners
 /// are shared (`Arc`) so indexing 100k artifacts does not copy 100k names.
 #[derive(Clone, Debug)]
 pub struct Ownership<K> {
     owned: BTreeMap<Arc<Owner>, BTreeSet<K>>,
     owner_of: HashMap<K, Arc<Owner>>,
+    /// Per service, the artifacts it wanted that another owner has.
+    waiting: BTreeMap<Arc<Owner>, BTreeSet<K>>,
 }
 
 impl<K> Default for Ownership<K> {
@@ -35,7 +46,69 @@ impl<K> Default for Ownership<K> {
         Ownership {
             owned: BTreeMap::new(),
             owner_of: HashMap::new(),
+            waiting: BTreeMap::new(),
         }
+    }
+}
+
+/// Whom a claim competes with, every facet.
+#[derive(Clone, Copy, Debug)]
+pub struct Others<'a> {
+    /// The ownership before this sync (incremental); `None` in a full sync,
+    /// where owners only compete with each other.
+    pub previous: Option<&'a Ownerships>,
+    /// Services planned in this sync.
+    pub replanned: &'a BTreeSet<ObjectKey>,
+}
+
+/// No previous ownership: a full sync.
+static NOBODY: BTreeSet<ObjectKey> = BTreeSet::new();
+
+impl<'a> Others<'a> {
+    /// A full sync's: nobody but this sync's claims.
+    pub fn none() -> Others<'static> {
+        Others {
+            previous: None,
+            replanned: &NOBODY,
+        }
+    }
+
+    /// The rivals in facet `F`.
+    pub fn of<F: Facet>(&self) -> Rivals<'a, F::Key> {
+        Rivals {
+            previous: self.previous.map(|o| F::part(o)),
+            replanned: self.replanned,
+            shared: SHARED_FACETS.contains(&F::NAME),
+        }
+    }
+}
+
+/// Whom a claim competes with, in one facet.
+pub struct Rivals<'a, K> {
+    /// The ownership before this (incremental) sync.
+    pub previous: Option<&'a Ownership<K>>,
+    /// Services planned again in this sync: what they had in `previous`
+    /// is theirs only if they claim it again.
+    pub replanned: &'a BTreeSet<ObjectKey>,
+    /// Several owners may want one artifact ([`SHARED_FACETS`]).
+    pub shared: bool,
+}
+
+impl<K> Clone for Rivals<'_, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K> Copy for Rivals<'_, K> {}
+
+impl<K: Clone + Ord + Hash + Display> Rivals<'_, K> {
+    /// Owned in `previous` by an owner that is not planned again.
+    fn holds(&self, key: &K, owner: &Owner) -> bool {
+        let Some(had) = self.previous.and_then(|o| o.owner_of(key)) else {
+            return false;
+        };
+        had != owner && !matches!(had, Owner::Service(s) if self.replanned.contains(s))
     }
 }
 
@@ -60,35 +133,54 @@ impl<K: Clone + Ord + Hash + Display> Ownership<K> {
     }
 
     /// `owner` claims `artifacts` and they are marked against `current`:
-    /// missing ones are created, changed ones updated, equal ones left alone.
-    /// An artifact already claimed here or by another owner in `others` is
-    /// a conflict and stays with its first owner.
+    /// missing ones are created, changed ones updated, equal ones left alone
+    /// (and not deleted, should an owner that released one have swept it in
+    /// this sync). An artifact already claimed here, or held by a rival,
+    /// stays with its owner: the service waits for it, and unless the
+    /// facet is shared that is a conflict.
     pub fn claim_and_mark<V: PartialEq>(
         &mut self,
         owner: &Arc<Owner>,
         artifacts: BTreeMap<K, V>,
-        others: Option<&Ownership<K>>,
+        rivals: Rivals<'_, K>,
         current: &BTreeMap<K, V>,
         plan: &mut FacetPlan<K, V>,
         report: &mut SyncReport,
     ) {
         let mut mine = BTreeSet::new();
+        let mut waits = BTreeSet::new();
         for (key, want) in artifacts {
-            let taken = self.owner_of.contains_key(&key)
-                || others
-                    .and_then(|o| o.owner_of(&key))
-                    .is_some_and(|o| *o != **owner);
-            if taken {
+            if self.owner_of.contains_key(&key) || rivals.holds(&key, owner) {
                 if let Owner::Service(svc) = owner.as_ref() {
-                    report.conflict(svc, &key);
+                    if !rivals.shared {
+                        report.conflict(svc, &key);
+                    }
+                    waits.insert(key);
                 }
                 continue;
             }
+            plan.deletes.remove(&key);
             mark_one(&key, want, current, plan);
             self.owner_of.insert(key.clone(), owner.clone());
             mine.insert(key);
         }
         self.owned.entry(owner.clone()).or_default().extend(mine);
+        if !waits.is_empty() {
+            self.waiting.insert(owner.clone(), waits);
+        }
+    }
+
+    /// Services waiting for an artifact one of `owners` has.
+    pub fn waiting_on(&self, owners: &BTreeSet<ObjectKey>) -> BTreeSet<ObjectKey> {
+        let held_by_them =
+            |k: &K| matches!(self.owner_of(k), Some(Owner::Service(s)) if owners.contains(s));
+        (self.waiting.iter())
+            .filter(|(_, keys)| keys.iter().any(held_by_them))
+            .filter_map(|(w, _)| match w.as_ref() {
+                Owner::Service(s) => Some(s.clone()),
+                Owner::Skeleton => None,
+            })
+            .collect()
     }
 
     /// `owner` keeps `keys` as they are (it could not be planned this time).
@@ -102,7 +194,13 @@ impl<K: Clone + Ord + Hash + Display> Ownership<K> {
 
     /// Replaces, owner by owner, what `self` records with what `update` does
     /// (the owners an incremental sync planned).
-    pub fn merge(&mut self, update: Ownership<K>) {
+    pub fn merge(&mut self, mut update: Ownership<K>) {
+        for owner in update.owned.keys() {
+            match update.waiting.remove(owner) {
+                Some(waits) => self.waiting.insert(owner.clone(), waits),
+                None => self.waiting.remove(owner),
+            };
+        }
         for (owner, keys) in update.owned {
             if let Some(old) = self.owned.remove(&owner) {
                 for k in old {
@@ -142,6 +240,19 @@ impl Ownerships {
         let mut count = Count(self, BTreeMap::new());
         for_each_facet(&mut count);
         count.1
+    }
+
+    /// [`Ownership::waiting_on`] over every facet.
+    pub fn waiting_on(&self, owners: &BTreeSet<ObjectKey>) -> BTreeSet<ObjectKey> {
+        struct Waiting<'a>(&'a Ownerships, &'a BTreeSet<ObjectKey>, BTreeSet<ObjectKey>);
+        impl FacetVisitor for Waiting<'_> {
+            fn visit<F: Facet>(&mut self) {
+                self.2.extend(F::part(self.0).waiting_on(self.1));
+            }
+        }
+        let mut waiting = Waiting(self, owners, BTreeSet::new());
+        for_each_facet(&mut waiting);
+        waiting.2
     }
 
     /// [`Ownership::merge`], facet by facet.

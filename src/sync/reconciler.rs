@@ -12,11 +12,11 @@ use super::ProxyContext;
 use super::conntrack::{ConntrackPlan, ConntrackTracker};
 use super::facet_steps::Planning;
 use super::health_check::NoLocalEndpoints;
-use super::ownership::{Owner, Ownerships};
+use super::ownership::{Others, Owner, Ownerships};
 pub use super::report::SyncReport;
 use super::service_plan::{ServiceArtifacts, plan_service, plan_skeleton};
 use crate::host::{HostError, HostNetwork, HostPlan, HostSnapshot};
-use crate::model::config::ProxyConfig;
+use crate::model::config::{BgpConfig, ProxyConfig};
 use crate::model::projection::{Projection, project_service};
 use crate::model::{ClusterView, NodeInfo, ObjectKey};
 
@@ -43,7 +43,7 @@ pub enum SyncError {
 /// What a service wants this sync.
 enum Wanted {
     /// Its artifacts, and its service ports without local endpoints.
-    Artifacts(ServiceArtifacts, NoLocalEndpoints),
+    Artifacts(Box<ServiceArtifacts>, NoLocalEndpoints),
     /// The service could not be projected: keep what it had.
     KeepPrevious,
 }
@@ -55,6 +55,8 @@ pub struct ReconcilerSettings {
     pub proxy: ProxyConfig,
     /// `service.kubernetes.io/service-proxy-name` value kroute answers to.
     pub proxy_name: Option<String>,
+    /// `bgp:` (what this node announces, its speaker and peers).
+    pub bgp: BgpConfig,
 }
 
 /// A plan and the ownership it would establish once applied.
@@ -159,7 +161,7 @@ impl<H: HostNetwork> Reconciler<H> {
             Some(node) => NodeInfo::from_node(node).0,
             None => NodeInfo::named(&self.settings.node_name),
         };
-        ProxyContext::new(&self.settings.proxy, node)
+        ProxyContext::new(&self.settings.proxy, node).with_bgp(&self.settings.bgp)
     }
 
     /// Whether `sync(view, _, full)` runs a full sync: when asked, after a
@@ -291,6 +293,7 @@ impl<H: HostNetwork> Reconciler<H> {
                 .invalid_annotations
                 .extend(NodeInfo::from_node(node).1);
         }
+        self.report_bgp_context(&context, &mut report);
         let mut plan = HostPlan::default();
         let mut ownership = Ownerships::default();
         let mut conntrack = ConntrackPlan::full();
@@ -301,13 +304,14 @@ impl<H: HostNetwork> Reconciler<H> {
             ownership: &mut ownership,
             report: &mut report,
         };
-        planning.claim(&Arc::new(Owner::Skeleton), plan_skeleton(&context), None);
+        let skeleton = Arc::new(Owner::Skeleton);
+        planning.claim(&skeleton, plan_skeleton(&context), Others::none());
         for key in view.services.keys() {
             planning.report.services_planned += 1;
             let owner = Arc::new(Owner::Service(key.clone()));
             match self.wanted(view, key, &context, planning.report, &mut conntrack) {
                 Wanted::Artifacts(artifacts, count) => {
-                    planning.claim(&owner, artifacts, None);
+                    planning.claim(&owner, *artifacts, Others::none());
                     if count != NoLocalEndpoints::default() {
                         no_local.insert(key.clone(), count);
                     }
@@ -327,8 +331,11 @@ impl<H: HostNetwork> Reconciler<H> {
             .with_no_local(no_local, total)
     }
 
-    /// Plans only `dirty` services against `current` (the mirror). Their
-    /// previous artifacts that are no longer wanted are swept.
+    /// Plans only `dirty` services against `current` (the mirror), with the
+    /// services waiting for an artifact one of them has (it may release
+    /// it). Their previous artifacts that are no longer wanted are swept,
+    /// all of them before any is claimed, so an artifact one releases
+    /// another may take in the same sync.
     pub fn plan_incremental(
         &self,
         view: &ClusterView,
@@ -347,7 +354,10 @@ impl<H: HostNetwork> Reconciler<H> {
             ownership: &mut planned,
             report: &mut report,
         };
-        for key in dirty {
+        let mut planning_now = dirty.clone();
+        planning_now.extend(self.ownership.waiting_on(dirty));
+        let mut claims = Vec::new();
+        for key in &planning_now {
             planning.report.services_planned += 1;
             let owner = Arc::new(Owner::Service(key.clone()));
             let wanted = self.wanted(view, key, &context, planning.report, &mut conntrack);
@@ -356,7 +366,21 @@ impl<H: HostNetwork> Reconciler<H> {
             };
             no_local.insert(key.clone(), count);
             planning.sweep_unwanted(&owner, &self.ownership, &artifacts);
-            planning.claim(&owner, artifacts, Some(&self.ownership));
+            claims.push((owner, artifacts));
+        }
+        // Only the services planned here give up what they had.
+        let replanned = (claims.iter())
+            .filter_map(|(o, _)| match o.as_ref() {
+                Owner::Service(key) => Some(key.clone()),
+                Owner::Skeleton => None,
+            })
+            .collect();
+        let others = Others {
+            previous: Some(&self.ownership),
+            replanned: &replanned,
+        };
+        for (owner, artifacts) in claims {
+            planning.claim(&owner, *artifacts, others);
             if !view.synced {
                 // Deletes are withheld: keep owning what stays behind.
                 planning.keep(&owner, &self.ownership, false);
@@ -370,6 +394,22 @@ impl<H: HostNetwork> Reconciler<H> {
             .with_no_local(no_local, total)
     }
 
+    /// The BGP context's problems: peers whose definitions disagree are
+    /// conflicts of this sync; a speaker that cannot run is logged when it
+    /// is new (every full sync would otherwise repeat it).
+    fn report_bgp_context(&self, context: &ProxyContext, report: &mut SyncReport) {
+        let Some(bgp) = &context.bgp else {
+            return;
+        };
+        (report.conflicts).extend(bgp.peers.conflicts().iter().map(ToString::to_string));
+        if let Err(e) = &bgp.speaker {
+            let before = self.context.as_ref().and_then(|c| c.bgp.as_ref());
+            if before.map(|b| &b.speaker) != Some(&bgp.speaker) {
+                tracing::error!(reason = "BgpNotRunning", "{e}");
+            }
+        }
+    }
+
     fn wanted(
         &self,
         view: &ClusterView,
@@ -380,7 +420,7 @@ impl<H: HostNetwork> Reconciler<H> {
     ) -> Wanted {
         let Some(svc) = view.services.get(key) else {
             conntrack.planned(key, None);
-            return Wanted::Artifacts(ServiceArtifacts::default(), NoLocalEndpoints::default());
+            return Wanted::Artifacts(Box::default(), NoLocalEndpoints::default());
         };
         let (projected, warnings) = project_service(
             svc,
@@ -392,11 +432,12 @@ impl<H: HostNetwork> Reconciler<H> {
         match projected {
             Ok(Projection::Service(s)) => {
                 conntrack.planned(key, Some(&s));
-                Wanted::Artifacts(plan_service(&s, context), NoLocalEndpoints::of(&s))
+                let artifacts = Box::new(plan_service(&s, context));
+                Wanted::Artifacts(artifacts, NoLocalEndpoints::of(&s))
             }
             Ok(Projection::Skipped(_)) => {
                 conntrack.planned(key, None);
-                Wanted::Artifacts(ServiceArtifacts::default(), NoLocalEndpoints::default())
+                Wanted::Artifacts(Box::default(), NoLocalEndpoints::default())
             }
             Err(e) => {
                 conntrack.kept(key);

@@ -18,6 +18,7 @@ fn settings() -> ReconcilerSettings {
         node_name: "node-a".into(),
         proxy: ProxyConfig::default(),
         proxy_name: None,
+        bgp: Default::default(),
     }
 }
 

@@ -16,6 +16,7 @@ pub(super) fn settings() -> ReconcilerSettings {
             ..ProxyConfig::default()
         },
         proxy_name: None,
+        bgp: Default::default(),
     }
 }
 

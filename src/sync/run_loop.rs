@@ -151,6 +151,7 @@ mod tests {
             node_name: "node-a".into(),
             proxy: ProxyConfig::default(),
             proxy_name: None,
+            bgp: Default::default(),
         };
         Reconciler::new(FakeHost::new(), settings)
     }

@@ -3,6 +3,7 @@
 //! planner fills its own map; the reconciler treats them all alike.
 
 use super::ProxyContext;
+use super::bgp_plan;
 use super::health_check::plan_health_check;
 use super::nft_service;
 use super::nft_skeleton;
@@ -17,15 +18,18 @@ pub fn plan_service(svc: &KubeRouterService, ctx: &ProxyContext) -> ServiceArtif
     ServiceArtifacts {
         nft: nft_service::plan_service(svc, ctx),
         health_checks: plan_health_check(svc, ctx),
+        bgp: bgp_plan::plan_routes(svc, ctx),
         ..ServiceArtifacts::default()
     }
 }
 
-/// Desired artifacts of the fixed part of the host (both `kroute` tables).
+/// Desired artifacts of the fixed part of the host: both `kroute` tables,
+/// and the BGP speaker, its peers and this node's pod CIDRs.
 pub fn plan_skeleton(ctx: &ProxyContext) -> ServiceArtifacts {
     let mut out = ServiceArtifacts::default();
     for family in Family::ALL {
         out.nft.extend(nft_skeleton::plan_skeleton(ctx, family));
     }
+    bgp_plan::plan_skeleton(ctx, &mut out);
     out
 }
