@@ -16,6 +16,7 @@ pub mod netns;
 pub mod nft;
 pub mod ns_process;
 pub mod ns_thread;
+pub mod property;
 pub mod scene;
 pub mod sctp;
 pub mod servers;
