@@ -29,8 +29,9 @@ pub const PEERS_PATH: &str = "/bgp/peers";
 /// `GET` path of the routes documents.
 pub const ROUTES_PATH: &str = "/bgp/routes";
 
-/// How long a request waits for the speaker.
-const SPEAKER_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one call waits for the speaker (a request makes two at most,
+/// well within the client's 5 s).
+const SPEAKER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where the BGP answers come from: the slot, and whether BGP is enabled
 /// at all (to tell "disabled" from "not running").
@@ -207,3 +208,7 @@ pub(super) async fn routes(
         (None, _) => Json(state.bgp.rib_doc().await?).into_response(),
     })
 }
+
+#[cfg(test)]
+#[path = "bgp_admin_tests.rs"]
+mod tests;
