@@ -9,6 +9,7 @@
 //! one line per key. A facet that gets a renderer of its own adds it here.
 
 mod nft_human;
+mod values_human;
 
 use std::fmt::Write;
 
@@ -114,6 +115,8 @@ struct KeyTexts {
     creates: Vec<String>,
     updates: Vec<String>,
     deletes: Vec<String>,
+    /// The new values of `creates` and `updates`, in order, for people.
+    values: Vec<String>,
 }
 
 /// Calls `each` for every facet without a renderer of its own (all but
@@ -133,21 +136,35 @@ impl<E: FnMut(&str, &KeyTexts)> FacetVisitor for OtherFacets<'_, E> {
             creates: part.creates.keys().map(ToString::to_string).collect(),
             updates: part.updates.keys().map(ToString::to_string).collect(),
             deletes: part.deletes.iter().map(ToString::to_string).collect(),
+            values: (part.creates.values().chain(part.updates.values()))
+                .map(values_human::summary)
+                .collect(),
         };
         (self.each)(F::NAME, &texts);
     }
 }
 
-/// A facet without a text renderer of its own: one line per key.
+/// A facet without a text renderer of its own: one line per key, with the
+/// new value's fields that are set.
 fn keys_human(out: &mut String, name: &str, keys: &KeyTexts) {
     let _ = writeln!(out, "{name}:");
+    let mut values = keys.values.iter();
     for (verb, list) in [
         ("add", &keys.creates),
         ("update", &keys.updates),
         ("delete", &keys.deletes),
     ] {
         for k in list {
-            let _ = writeln!(out, "  {verb} {k}");
+            let value = if verb == "delete" {
+                None
+            } else {
+                values.next()
+            };
+            match value.filter(|v| !v.is_empty()) {
+                Some(v) => writeln!(out, "  {verb} {k}: {v}"),
+                None => writeln!(out, "  {verb} {k}"),
+            }
+            .ok();
         }
     }
     out.push('\n');
