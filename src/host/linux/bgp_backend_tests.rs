@@ -107,9 +107,10 @@ fn create_all(peer: &Speaker) -> HostPlan {
     plan
 }
 
-/// Polls until `check` holds (10 s at most: a bound, not a speed claim).
+/// Polls until `check` holds (30 s at most, as the machine may be busy:
+/// a bound, not a speed claim).
 fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..1000 {
+    for _ in 0..3000 {
         if let Some(v) = check() {
             return v;
         }
@@ -380,4 +381,39 @@ fn after_a_graceful_stop_the_open_says_restarting_and_the_first_apply_releases_t
         }),
         "our OPEN has the Restart State bit"
     );
+}
+
+#[test]
+fn on_a_current_thread_runtime_from_the_loops_blocking_task() {
+    // As in `kroute run`: one runtime thread, the host on a blocking task.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let peer_rt = runtime();
+    let peer = peer_speaker(&peer_rt, OUR_ASN);
+    let plan = create_all(&peer);
+    let backend = BgpBackend::new(rt.handle().clone(), SpeakerSlot::new())
+        .with_connect_retry(Duration::from_secs(1));
+    let (prefixes, slot_after_delete) = rt.block_on(async move {
+        tokio::task::spawn_blocking(move || {
+            let mut backend = backend;
+            let mut mirror = HostSnapshot::default();
+            assert!(backend.apply(&plan, &mut mirror).unwrap().is_empty());
+            wait_for_table(&peer, &["10.96.0.10/32", "10.96.0.11/32"]);
+            let prefixes: Vec<String> = snapshot(&mut backend)
+                .bgp
+                .keys()
+                .map(|r| r.prefix.to_string())
+                .collect();
+            let mut delete = HostPlan::default();
+            delete.bgp_speaker.deletes.insert(BgpSpeakerKey);
+            backend.apply(&delete, &mut mirror).unwrap();
+            (prefixes, backend.slot().current().is_some())
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(prefixes, ["10.96.0.10/32", "10.96.0.11/32"]);
+    assert!(!slot_after_delete);
 }
