@@ -517,7 +517,7 @@ fn every_add_to_an_interval_set_starts_at_the_bottom_end() {
         let first = &ours(&batch)[0];
         let zero = if family == Family::Ip { 4 } else { 16 };
         // ELEMENTS { ELEM { FLAGS = INTERVAL_END, KEY { VALUE = 0… } } … }
-        let want_prefix: Vec<u8> = [0u8, 0, 0, 1].iter().copied().collect();
+        let want_prefix: Vec<u8> = [0u8, 0, 0, 1].to_vec();
         let p = &first.payload;
         let at = p
             .windows(want_prefix.len())
@@ -528,6 +528,10 @@ fn every_add_to_an_interval_set_starts_at_the_bottom_end() {
             "{family}: {p:02x?}"
         );
         // A host (start, end), the open top (start), a prefix (start, end).
-        assert_eq!(mnl_dump::normalized(&[first.clone()]).len(), 5, "{family}");
+        assert_eq!(
+            mnl_dump::normalized(std::slice::from_ref(first)).len(),
+            5,
+            "{family}"
+        );
     }
 }

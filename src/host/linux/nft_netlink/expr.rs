@@ -29,7 +29,7 @@ const BITWISE_BOOL: u32 = 0;
 /// register (`NFT_REG_1 + word / 4`), the others by their 32-bit one
 /// (`NFT_REG32_00 + word`).
 pub fn register_at(word: u32) -> Register {
-    if word % 4 == 0 {
+    if word.is_multiple_of(4) {
         Register::from(1 + word / 4)
     } else {
         Register::from(8 + word)

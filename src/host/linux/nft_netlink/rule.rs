@@ -227,7 +227,7 @@ impl Encoder<'_> {
             if plen == len * 8 {
                 self.load_addr(field);
                 self.push(expr::cmp(op, bytes));
-            } else if plen % 8 == 0 {
+            } else if plen.is_multiple_of(8) {
                 let n = plen / 8;
                 self.push(expr::payload(BASE_NETWORK, offset, n, register_at(0)));
                 self.push(expr::cmp(op, bytes[..n as usize].to_vec()));
