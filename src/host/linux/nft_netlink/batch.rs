@@ -151,6 +151,12 @@ impl<'a> Builder<'a, '_> {
         self.out.push(Message { message, ops });
     }
 
+    /// A message that encodes the op at `i` (alone, or with the others of
+    /// that op).
+    fn one(&mut self, i: usize, family: Family, message: NfTablesMessage, flags: u16) {
+        self.push(nf(family, message, flags), vec![i]);
+    }
+
     fn error(&self, i: usize, reason: impl Into<String>) -> NftNetlinkError {
         NftNetlinkError::Encode {
             op: nft_script::render(&self.ops[i..=i]).trim_end().to_string(),
@@ -178,45 +184,45 @@ impl<'a> Builder<'a, '_> {
                     TableAttribute::Name(table()),
                     TableAttribute::Flags(TableFlags::empty()),
                 ];
-                let m = nf(
+                self.one(
+                    i,
                     *f,
                     NfTablesMessage::NewTable(TableMessage { attributes: attrs }),
                     0,
                 );
-                self.push(m, vec![i]);
             }
             NftOp::DeleteTable(f) => {
                 let attrs = vec![TableAttribute::Name(table())];
-                let m = nf(
+                self.one(
+                    i,
                     *f,
                     NfTablesMessage::DeleteTable(TableMessage { attributes: attrs }),
                     0,
                 );
-                self.push(m, vec![i]);
             }
             NftOp::AddSet { family, name, def } => {
                 self.next_set_id += 1;
                 let attrs = set::named(*family, name, def, self.next_set_id)
                     .ok_or_else(|| self.error(i, "a set of unknown key type"))?;
                 self.declared.insert((*family, name), def);
-                let m = nf(
+                self.one(
+                    i,
                     *family,
                     NfTablesMessage::NewSet(SetMessage { attributes: attrs }),
                     NLM_F_CREATE,
                 );
-                self.push(m, vec![i]);
             }
             NftOp::DeleteSet { family, name } => {
                 let attrs = vec![
                     netlink_packet_netfilter::nftables::SetAttribute::Table(table()),
                     netlink_packet_netfilter::nftables::SetAttribute::Name(name.to_string()),
                 ];
-                let m = nf(
+                self.one(
+                    i,
                     *family,
                     NfTablesMessage::DeleteSet(SetMessage { attributes: attrs }),
                     0,
                 );
-                self.push(m, vec![i]);
             }
             NftOp::AddChain { family, name, hook } => {
                 let mut attrs = vec![
@@ -226,36 +232,36 @@ impl<'a> Builder<'a, '_> {
                 if let Some(hook) = hook {
                     attrs.extend(base_chain_attrs(hook));
                 }
-                let m = nf(
+                self.one(
+                    i,
                     *family,
                     NfTablesMessage::NewChain(ChainMessage { attributes: attrs }),
                     NLM_F_CREATE,
                 );
-                self.push(m, vec![i]);
             }
             NftOp::DeleteChain { family, name } => {
                 let attrs = vec![
                     ChainAttribute::Table(table()),
                     ChainAttribute::Name(name.to_string()),
                 ];
-                let m = nf(
+                self.one(
+                    i,
                     *family,
                     NfTablesMessage::DeleteChain(ChainMessage { attributes: attrs }),
                     0,
                 );
-                self.push(m, vec![i]);
             }
             NftOp::FlushChain { family, name } => {
                 let attrs = vec![
                     RuleAttribute::Table(table()),
                     RuleAttribute::Chain(name.to_string()),
                 ];
-                let m = nf(
+                self.one(
+                    i,
                     *family,
                     NfTablesMessage::DeleteRule(RuleMessage { attributes: attrs }),
                     0,
                 );
-                self.push(m, vec![i]);
             }
             NftOp::AddRule {
                 family,
@@ -266,26 +272,26 @@ impl<'a> Builder<'a, '_> {
                 let encoded = rule::encode(*family, rule, &mut self.next_set_id)
                     .map_err(|reason| self.error(i, reason))?;
                 for anon in encoded.anon {
-                    let m = nf(
+                    self.one(
+                        i,
                         *family,
                         NfTablesMessage::NewSet(SetMessage {
                             attributes: anon.attrs,
                         }),
                         NLM_F_CREATE,
                     );
-                    self.push(m, vec![i]);
                     let list = vec![
                         SetElementList::Table(table()),
                         SetElementList::Set(anon.name.to_string()),
                         SetElementList::SetId(anon.id),
                         SetElementList::Elements(anon.elements),
                     ];
-                    let m = nf(
+                    self.one(
+                        i,
                         *family,
                         NfTablesMessage::NewSetElement(SetElementMessage { attributes: list }),
                         NLM_F_CREATE,
                     );
-                    self.push(m, vec![i]);
                 }
                 let mut attrs = vec![
                     RuleAttribute::Table(table()),
@@ -297,12 +303,12 @@ impl<'a> Builder<'a, '_> {
                         Udata::new().string(UDATA_RULE_COMMENT, c).into_bytes(),
                     ));
                 }
-                let m = nf(
+                self.one(
+                    i,
                     *family,
                     NfTablesMessage::NewRule(RuleMessage { attributes: attrs }),
                     NLM_F_CREATE | NLM_F_APPEND,
                 );
-                self.push(m, vec![i]);
             }
             NftOp::AddElement { family, set, .. } | NftOp::DeleteElement { family, set, .. } => {
                 return self.elements(i, *family, set);
