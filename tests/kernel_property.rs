@@ -25,7 +25,7 @@ use std::sync::Arc;
 use kroute::host::health_check::HealthCheckServers;
 use kroute::host::linux::LinuxHost;
 use kroute::host::{HostNetwork, HostSnapshot};
-use kroute::model::config::ProxyConfig;
+use kroute::model::config::{NodePortAddress, ProxyConfig};
 use kroute::model::{ClusterView, ObjectKey};
 use kroute::sync::reconciler::{Reconciler, ReconcilerSettings, SyncKind};
 use support::netns::NetNs;
@@ -42,13 +42,24 @@ fn env_u64(name: &str) -> Option<u64> {
     )
 }
 
-fn settings() -> ReconcilerSettings {
+/// The reconciler's settings for a case: its own `masqueradeAll` and
+/// `nodePortAddresses` (where NodePorts and health checks answer).
+fn settings(rng: &mut Rng) -> ReconcilerSettings {
     let nets = |list: &[&str]| list.iter().map(|n| n.parse().unwrap()).collect();
+    let cidr = |n: &str| NodePortAddress::Cidr(n.parse().unwrap());
+    let node_port_addresses = match rng.below(4) {
+        0 => vec![cidr("192.168.50.0/24"), cidr("fd00:50::/64")],
+        1 => vec![cidr("0.0.0.0/0"), cidr("::/0")],
+        2 => vec![NodePortAddress::Primary, cidr("192.168.50.2/32")],
+        _ => vec![NodePortAddress::Primary],
+    };
     ReconcilerSettings {
         node_name: NODE.to_string(),
         proxy: ProxyConfig {
             cluster_cidrs: nets(&["10.244.0.0/16", "fd00:244::/48"]),
             service_cidrs: nets(&["10.96.0.0/24", "fd00:96::/112"]),
+            masquerade_all: rng.chance(25),
+            node_port_addresses,
             ..ProxyConfig::default()
         },
         proxy_name: None,
@@ -142,15 +153,21 @@ impl Case {
         let servers = HealthCheckServers::new(runtime, Arc::new(|| true));
         let host = LinuxHost::default().with_health_checks(servers);
         let world = World::default();
+        let mut rng = Rng::new(seed);
+        let settings = settings(&mut rng);
+        let log = vec![format!(
+            "  -: masqueradeAll {}, nodePortAddresses {:?}",
+            settings.proxy.masquerade_all, settings.proxy.node_port_addresses
+        )];
         Case {
-            rng: Rng::new(seed),
+            rng,
             view: world.view(),
             world,
             dirty: World::keys().collect(),
-            reconciler: Reconciler::new(host, settings()),
-            checker: Checker::new(settings(), reference),
+            reconciler: Reconciler::new(host, settings.clone()),
+            checker: Checker::new(settings, reference),
             drifted: false,
-            log: Vec::new(),
+            log,
         }
     }
 

@@ -268,7 +268,7 @@ fn random_svc(rng: &mut Rng, slot: usize) -> Svc {
 fn random_ep(rng: &mut Rng, v6: bool, taken: &[u8]) -> Ep {
     let mut host = (rng.below(40) + 2) as u8;
     while taken.contains(&host) {
-        host = host % 60 + 1;
+        host = host % 250 + 1;
     }
     let (ready, serving, terminating) = rng.pick(&[
         (true, true, false),
@@ -373,7 +373,17 @@ impl World {
         let name = svc_name(slot);
         let eps = &mut self.eps[slot];
         let taken: Vec<u8> = eps.iter().map(|e| e.host).collect();
-        match rng.below(4) {
+        match rng.below(5) {
+            // Around the 32 endpoints one service chain's numgen rules hold.
+            4 if rng.chance(30) => {
+                let n = rng.pick(&[31, 32, 33, 40]);
+                eps.clear();
+                for _ in 0..n {
+                    let taken: Vec<u8> = eps.iter().map(|e| e.host).collect();
+                    eps.push(random_ep(rng, false, &taken));
+                }
+                format!("{name}: {n} IPv4 endpoints")
+            }
             0 | 1 if eps.len() < 8 => {
                 let v6 = rng.chance(35);
                 let ep = random_ep(rng, v6, &taken);

@@ -127,8 +127,10 @@ impl Checker {
     fn listing_diffs(&self, desired: &HostPlan) -> Result<Vec<String>, String> {
         let runner = NftRunner::in_netns(&self.reference);
         cleanup(&runner).map_err(|e| format!("reference cleanup: {e}"))?;
-        let mut nft_only = HostPlan::default();
-        nft_only.nft = desired.nft.clone();
+        let nft_only = HostPlan {
+            nft: desired.nft.clone(),
+            ..HostPlan::default()
+        };
         let mut reference = LinuxHost::new(runner);
         (reference.apply(&nft_only)).map_err(|e| format!("programming the reference: {e}"))?;
         let planned = listing(reference.runner())?;
