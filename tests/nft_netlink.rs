@@ -37,6 +37,7 @@ fn settings() -> ReconcilerSettings {
             ..ProxyConfig::default()
         },
         proxy_name: None,
+        bgp: Default::default(),
     }
 }
 
