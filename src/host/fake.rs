@@ -123,3 +123,7 @@ impl HostNetwork for FakeHost {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+#[path = "fake_tests.rs"]
+mod tests;
