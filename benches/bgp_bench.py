@@ -74,6 +74,7 @@ class PeakRss:
 
 def trial(sender: Sender, scene: Scene, n: int, poll: float, timeout: float, keep: str) -> dict:
     """One sender announcing n routes to a fresh FRR: the timings and peak RSS."""
+    scene.reset_sender()
     frr = Frr(scene.frr, keep)
     try:
         sender.prepare(n)

@@ -33,6 +33,11 @@ class Scene:
             sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
             sh("ip", "-n", ns, "link", "set", dev, "up")
 
+    def reset_sender(self) -> None:
+        """Flushes the sender namespace's nftables: `kroute run` leaves its
+        tables in place at exit, and the next run would time sweeping them."""
+        sh("ip", "netns", "exec", self.sender, "nft", "flush", "ruleset")
+
     def close(self) -> None:
         for ns in reversed(self.made):
             subprocess.run(["ip", "netns", "del", ns], check=False)
