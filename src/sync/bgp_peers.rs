@@ -170,4 +170,4 @@ fn differences(a: &PeerSpec, b: &PeerSpec) -> Option<(String, String)> {
 
 #[cfg(test)]
 #[path = "bgp_peers_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -15,6 +15,23 @@ fn def(source: PeerSource, since: Option<u64>, address: &str, asn: u32) -> PeerD
     }
 }
 
+/// A `bgp.peers` entry with the loader's defaults.
+pub(crate) fn peer_config(address: &str, asn: u32) -> PeerConfig {
+    PeerConfig {
+        address: ip(address),
+        asn,
+        port: 179,
+        password_file: None,
+        password: None,
+        hold_time: Duration::from_secs(90),
+        keepalive_time: Duration::from_secs(30),
+        multihop_ttl: 1,
+        passive: false,
+        accept_prefixes: Vec::new(),
+        max_prefixes: 0,
+    }
+}
+
 fn config(index: usize) -> PeerSource {
     PeerSource::Config { index }
 }
@@ -84,19 +101,11 @@ fn config_peers_are_older_than_any_object_and_keep_their_order() {
 
 #[test]
 fn definitions_from_the_config_keep_its_fields() {
-    let peer = PeerConfig {
-        address: ip("192.0.2.1"),
-        asn: 65100,
-        port: 1790,
-        password_file: None,
-        password: None,
-        hold_time: Duration::from_secs(30),
-        keepalive_time: Duration::from_secs(10),
-        multihop_ttl: 1,
-        passive: true,
-        accept_prefixes: Vec::new(),
-        max_prefixes: 0,
-    };
+    let mut peer = peer_config("192.0.2.1", 65100);
+    peer.port = 1790;
+    peer.hold_time = Duration::from_secs(30);
+    peer.keepalive_time = Duration::from_secs(10);
+    peer.passive = true;
     let defs = PeerDefinition::from_config(std::slice::from_ref(&peer));
     assert_eq!(defs.len(), 1);
     assert_eq!((defs[0].source.clone(), defs[0].since), (config(0), None));

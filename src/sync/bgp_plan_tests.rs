@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 use super::*;
 use crate::host::bgp::{BgpPeerKey, BgpSpeakerSettings, PeerSpec};
 use crate::model::NodeInfo;
-use crate::model::config::{BgpConfig, PeerConfig, ProxyConfig};
+use crate::model::config::{BgpConfig, ProxyConfig};
 use crate::model::fixtures::{service_from, slice};
 use crate::model::projection::{Projection, project_service};
 use crate::sync::bgp_context::BgpContextError;
+pub(super) use crate::sync::bgp_peers::tests::peer_config as peer;
 use crate::sync::service_plan::plan_skeleton as plan_all_skeleton;
 
 pub(super) fn enabled() -> BgpConfig {
@@ -462,22 +463,6 @@ fn without_a_router_id_nothing_bgp_is_planned_and_the_error_names_node_and_key()
         .map(|r| r.prefix.to_string())
         .collect();
     assert_eq!(pods, ["fd00:244::/64"]);
-}
-
-pub(super) fn peer(address: &str, asn: u32) -> PeerConfig {
-    PeerConfig {
-        address: address.parse().unwrap(),
-        asn,
-        port: 179,
-        password_file: None,
-        password: None,
-        hold_time: Duration::from_secs(90),
-        keepalive_time: Duration::from_secs(30),
-        multihop_ttl: 1,
-        passive: false,
-        accept_prefixes: Vec::new(),
-        max_prefixes: 0,
-    }
 }
 
 #[test]

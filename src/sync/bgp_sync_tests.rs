@@ -50,6 +50,31 @@ fn lb(
     }))
 }
 
+/// `web` at LB IP 203.0.113.10, policy Cluster.
+fn web() -> Service {
+    lb(
+        "web",
+        "10.96.0.10",
+        "203.0.113.10",
+        80,
+        "Cluster",
+        json!({}),
+    )
+}
+
+/// `web`, and `db` at LB IP 203.0.113.20.
+fn web_and_db() -> Vec<Service> {
+    let db = lb(
+        "db",
+        "10.96.0.20",
+        "203.0.113.20",
+        5432,
+        "Cluster",
+        json!({}),
+    );
+    vec![web(), db]
+}
+
 /// One ready endpoint of `svc` on `node`.
 fn endpoint(svc: &str, ip: &str, node: &str) -> k8s_openapi::api::discovery::v1::EndpointSlice {
     slice(
@@ -150,24 +175,7 @@ fn a_local_services_route_follows_its_local_endpoint_incrementally() {
 #[test]
 fn one_service_change_is_exactly_its_route_in_the_plan() {
     let mut scene = Scene {
-        services: vec![
-            lb(
-                "web",
-                "10.96.0.10",
-                "203.0.113.10",
-                80,
-                "Cluster",
-                json!({}),
-            ),
-            lb(
-                "db",
-                "10.96.0.20",
-                "203.0.113.20",
-                5432,
-                "Cluster",
-                json!({}),
-            ),
-        ],
+        services: web_and_db(),
         slices: vec![],
         node: json!({}),
     };
@@ -204,24 +212,7 @@ fn one_service_change_is_exactly_its_route_in_the_plan() {
 #[test]
 fn a_deleted_service_is_swept_from_nftables_and_bgp() {
     let mut scene = Scene {
-        services: vec![
-            lb(
-                "web",
-                "10.96.0.10",
-                "203.0.113.10",
-                80,
-                "Cluster",
-                json!({}),
-            ),
-            lb(
-                "db",
-                "10.96.0.20",
-                "203.0.113.20",
-                5432,
-                "Cluster",
-                json!({}),
-            ),
-        ],
+        services: web_and_db(),
         slices: vec![endpoint("web", "10.244.1.5", "node-a")],
         node: json!({}),
     };
@@ -245,14 +236,7 @@ fn a_deleted_service_is_swept_from_nftables_and_bgp() {
 #[test]
 fn disabling_bgp_sweeps_every_bgp_artifact_and_nothing_else() {
     let scene = Scene {
-        services: vec![lb(
-            "web",
-            "10.96.0.10",
-            "203.0.113.10",
-            80,
-            "Cluster",
-            json!({}),
-        )],
+        services: vec![web()],
         slices: vec![],
         node: json!({}),
     };
@@ -284,14 +268,7 @@ fn disabling_bgp_sweeps_every_bgp_artifact_and_nothing_else() {
 #[test]
 fn a_node_change_replans_every_route() {
     let mut scene = Scene {
-        services: vec![lb(
-            "web",
-            "10.96.0.10",
-            "203.0.113.10",
-            80,
-            "Cluster",
-            json!({}),
-        )],
+        services: vec![web()],
         slices: vec![],
         node: json!({}),
     };
