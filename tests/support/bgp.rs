@@ -221,34 +221,55 @@ impl Link {
     }
 }
 
-/// Waits until `daemon` holds exactly `want` from `neighbor` (local
-/// preference not compared: daemons differ in showing it on eBGP).
-pub fn wait_for_exactly(
+/// `held` as tests compare it: communities as a sorted set, LOCAL_PREF
+/// only when `local_pref` (daemons differ in showing it on eBGP).
+pub fn normalized(held: &BTreeMap<IpNet, HeldPath>, local_pref: bool) -> BTreeMap<IpNet, HeldPath> {
+    held.iter()
+        .map(|(p, h)| {
+            let mut h = h.clone();
+            h.communities.sort();
+            if !local_pref {
+                h.local_pref = None;
+            }
+            (*p, h)
+        })
+        .collect()
+}
+
+/// Polls until `daemon` holds exactly `want` from `neighbor` (compared
+/// [`normalized`]); `None` when it does, else the last table it held.
+pub fn table_differs(
     daemon: &dyn PeerDaemon,
     neighbor: IpAddr,
     want: &BTreeMap<IpNet, HeldPath>,
-    what: &str,
-) {
-    let strip = |m: BTreeMap<IpNet, HeldPath>| -> BTreeMap<IpNet, HeldPath> {
-        m.into_iter()
-            .map(|(p, h)| {
-                let local_pref = None;
-                (p, HeldPath { local_pref, ..h })
-            })
-            .collect()
-    };
-    let want = strip(want.clone());
+    local_pref: bool,
+) -> Option<BTreeMap<IpNet, HeldPath>> {
+    let want = normalized(want, local_pref);
     let mut last = BTreeMap::new();
     let held = wait_for(FAILURE_BOUND, || {
-        last = strip(daemon.held_from(neighbor));
+        last = normalized(&daemon.held_from(neighbor), local_pref);
         (last == want).then_some(())
     });
-    assert!(
-        held.is_some(),
-        "{:?}: {what}: wanted {:?}\nheld {last:#?}\nwanted {want:#?}",
-        daemon.kind(),
-        prefixes(&want),
-    );
+    held.is_none().then_some(last)
+}
+
+/// Waits until `daemon` holds exactly `want` from `neighbor`; panics with
+/// both tables.
+pub fn wait_for_table(
+    daemon: &dyn PeerDaemon,
+    neighbor: IpAddr,
+    want: &BTreeMap<IpNet, HeldPath>,
+    local_pref: bool,
+    what: &str,
+) {
+    if let Some(last) = table_differs(daemon, neighbor, want, local_pref) {
+        panic!(
+            "{:?} from {neighbor}: {what}: wanted exactly {:?}\nheld {last:#?}\nwanted {:#?}",
+            daemon.kind(),
+            prefixes(want),
+            normalized(want, local_pref),
+        );
+    }
 }
 
 /// Which interop case to run.
@@ -304,7 +325,7 @@ pub fn session_case(link: &Link, prefix: &str, case: &Case) {
     let d = daemon.as_ref();
     let check = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut want = link.expected(case.transport, case.local_asn);
-        wait_for_exactly(d, neighbor, &want, "the announced routes");
+        wait_for_table(d, neighbor, &want, false, "the announced routes");
         assert!(d.established(neighbor), "the session is Established");
 
         speaker
@@ -314,7 +335,7 @@ pub fn session_case(link: &Link, prefix: &str, case: &Case) {
         for p in [TAGGED, V6_ROUTE] {
             want.remove(&p.parse().expect("prefix"));
         }
-        wait_for_exactly(d, neighbor, &want, "after the withdrawal");
+        wait_for_table(d, neighbor, &want, false, "after the withdrawal");
 
         let heard = wait_for(FAILURE_BOUND, || {
             link.received(&speaker, case.transport, theirs)

@@ -23,7 +23,8 @@ pub struct Bird {
 
 /// BIRD's configuration for `c`: a static protocol per family with the
 /// announced prefixes (blackholes), exported (only they) to every neighbor;
-/// everything imported; connect retry 1 s.
+/// everything imported; every neighbor on the link (`direct`, also for
+/// iBGP, whose default is multihop); connect retry 1 s.
 pub fn config_text(c: &DaemonConfig) -> String {
     let mut conf = format!(
         "router id {};\nprotocol device {{ scan time 1; }}\n",
@@ -46,6 +47,7 @@ pub fn config_text(c: &DaemonConfig) -> String {
             "protocol bgp kroute{i} {{
   local {local} as {asn};
   neighbor {address} as {peer_asn};
+  direct;
   connect retry time 1;
   ipv4 {{ import all; export where source = RTS_STATIC; }};
   ipv6 {{ import all; export where source = RTS_STATIC; }};
@@ -191,6 +193,10 @@ impl PeerDaemon for Bird {
         self.birdc(&["show", "protocols", &protocol])
             .lines()
             .any(|l| l.starts_with(&protocol) && l.contains("Established"))
+    }
+
+    fn sessions(&self) -> String {
+        self.birdc(&["show", "protocols", "all"])
     }
 
     fn log(&self) -> String {

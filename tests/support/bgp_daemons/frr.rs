@@ -144,20 +144,28 @@ impl PeerDaemon for Frr {
     fn held_from(&self, neighbor: IpAddr) -> BTreeMap<IpNet, HeldPath> {
         let mut out = BTreeMap::new();
         let from = neighbor.to_string();
+        let from_neighbor = |p: &Value, pointer: &str| {
+            p.pointer(pointer).and_then(Value::as_str) == Some(from.as_str())
+        };
         for afi in ["ipv4", "ipv6"] {
-            let table = self.vtysh(&format!(
-                "show bgp {afi} unicast neighbors {neighbor} routes json"
-            ));
+            // The whole table (it lists stale paths too), each path with
+            // its peer; then the prefix's details for its attributes.
+            let table = self.vtysh(&format!("show bgp {afi} unicast json"));
             let Some(routes) = table.get("routes").and_then(Value::as_object) else {
                 continue;
             };
-            for prefix in routes.keys() {
+            for (prefix, paths) in routes {
+                let ours = paths.as_array().into_iter().flatten();
                 let Ok(net) = prefix.parse::<IpNet>() else {
                     continue;
                 };
-                let path = self.paths(afi, prefix).into_iter().find(|p| {
-                    p.pointer("/peer/peerId").and_then(Value::as_str) == Some(from.as_str())
-                });
+                if !ours.clone().any(|p| from_neighbor(p, "/peerId")) {
+                    continue;
+                }
+                let path = self
+                    .paths(afi, prefix)
+                    .into_iter()
+                    .find(|p| from_neighbor(p, "/peer/peerId"));
                 if let Some(h) = path.as_ref().and_then(held) {
                     out.insert(net, h);
                 }
@@ -171,6 +179,17 @@ impl PeerDaemon for Frr {
         v.pointer(&format!("/{neighbor}/bgpState"))
             .and_then(Value::as_str)
             == Some("Established")
+    }
+
+    fn sessions(&self) -> String {
+        let out = std::process::Command::new("vtysh")
+            .args(["--vty_socket", &self.dir.path().to_string_lossy()])
+            .args(["-c", "show bgp neighbors"])
+            .args(["-c", "show bgp ipv4 unicast"])
+            .args(["-c", "show bgp ipv6 unicast"])
+            .output()
+            .expect("run vtysh");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn log(&self) -> String {

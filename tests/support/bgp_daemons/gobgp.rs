@@ -209,6 +209,10 @@ impl PeerDaemon for Gobgp {
         v.pointer("/state/session_state").and_then(Value::as_u64) == Some(6)
     }
 
+    fn sessions(&self) -> String {
+        String::from_utf8_lossy(&self.cli(&["neighbor"]).stdout).into_owned()
+    }
+
     fn log(&self) -> String {
         self.process.log()
     }

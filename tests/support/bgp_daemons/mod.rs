@@ -129,6 +129,8 @@ pub trait PeerDaemon {
     fn held_from(&self, neighbor: IpAddr) -> BTreeMap<IpNet, HeldPath>;
     /// Whether its session with `neighbor` is Established.
     fn established(&self, neighbor: IpAddr) -> bool;
+    /// Its own account of its sessions (for failure messages).
+    fn sessions(&self) -> String;
     /// What it printed so far.
     fn log(&self) -> String;
     /// Stops it (SIGTERM, then SIGKILL).
