@@ -307,8 +307,8 @@ fn run(config: Config) -> Result<ExitCode> {
                 .await
                 .context("starting the side servers")?;
         tracing::info!(node = %config.node_name, "kroute starting");
-        if !config.proxy.enabled {
-            tracing::info!("proxy.enabled is false: nothing to program");
+        if !config.proxy.enabled && !config.bgp.enabled {
+            tracing::info!("proxy.enabled and bgp.enabled are false: nothing to program");
             shutdown_signal().await;
             return Ok(ExitCode::SUCCESS);
         }

@@ -427,3 +427,28 @@ fn disagreeing_peers_are_reported_as_conflicts() {
     let peers = &r.host().kernel.bgp_peers;
     assert_eq!(peers.values().map(|p| p.asn).collect::<Vec<_>>(), [65000]);
 }
+
+#[test]
+fn a_bgp_only_node_announces_and_sweeps_its_dataplane() {
+    let scene = Scene {
+        services: web_and_db(),
+        slices: vec![endpoint("web", "10.244.1.5", "node-a")],
+        node: json!({}),
+    };
+    let mut r = Reconciler::new(FakeHost::new(), settings(enabled()));
+    sync(&mut r, &scene, &[]);
+    assert!(!r.host().kernel.nft.is_empty());
+    let announced = routes(&r);
+
+    // kroute restarted with proxy.enabled false, on the same host.
+    let host = std::mem::take(r.host_mut());
+    let mut only_bgp = settings(enabled());
+    only_bgp.proxy.enabled = false;
+    let mut r = Reconciler::new(host, only_bgp);
+    sync(&mut r, &scene, &[]);
+    let kernel = &r.host().kernel;
+    assert!(kernel.nft.is_empty(), "no nftables on a BGP-only node");
+    assert!(kernel.health_checks.is_empty());
+    assert_eq!(kernel.bgp_speaker.len(), 1);
+    assert_eq!(routes(&r), announced, "the same routes announced");
+}

@@ -10,6 +10,10 @@ use crate::model::config::{BgpConfig, NodePortAddress, ProxyConfig};
 /// What planning needs besides the service itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyContext {
+    /// `proxy.enabled`: program Services into the kernel (nftables rules,
+    /// health-check listeners, conntrack cleanup). `false` with BGP on: a
+    /// BGP-only node, whose `kroute` tables are swept.
+    pub proxy: bool,
     pub node: NodeInfo,
     pub cluster_cidrs: Vec<IpNet>,
     pub service_cidrs: Vec<IpNet>,
@@ -22,6 +26,7 @@ pub struct ProxyContext {
 impl ProxyContext {
     pub fn new(proxy: &ProxyConfig, node: NodeInfo) -> ProxyContext {
         ProxyContext {
+            proxy: proxy.enabled,
             node,
             cluster_cidrs: proxy.cluster_cidrs.clone(),
             service_cidrs: proxy.service_cidrs.clone(),

@@ -430,6 +430,12 @@ impl<H: HostNetwork> Reconciler<H> {
         );
         report.invalid_annotations.extend(warnings);
         match projected {
+            Ok(Projection::Service(s)) if !context.proxy => {
+                // A BGP-only node: no dataplane, so no conntrack to clean.
+                conntrack.planned(key, None);
+                let artifacts = Box::new(plan_service(&s, context));
+                Wanted::Artifacts(artifacts, NoLocalEndpoints::default())
+            }
             Ok(Projection::Service(s)) => {
                 conntrack.planned(key, Some(&s));
                 let artifacts = Box::new(plan_service(&s, context));

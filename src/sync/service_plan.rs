@@ -15,6 +15,12 @@ pub type ServiceArtifacts = Facets<Maps>;
 
 /// Desired artifacts of one service, every facet.
 pub fn plan_service(svc: &KubeRouterService, ctx: &ProxyContext) -> ServiceArtifacts {
+    if !ctx.proxy {
+        return ServiceArtifacts {
+            bgp: bgp_plan::plan_routes(svc, ctx),
+            ..ServiceArtifacts::default()
+        };
+    }
     ServiceArtifacts {
         nft: nft_service::plan_service(svc, ctx),
         health_checks: plan_health_check(svc, ctx),
@@ -27,7 +33,7 @@ pub fn plan_service(svc: &KubeRouterService, ctx: &ProxyContext) -> ServiceArtif
 /// and the BGP speaker, its peers and this node's pod CIDRs.
 pub fn plan_skeleton(ctx: &ProxyContext) -> ServiceArtifacts {
     let mut out = ServiceArtifacts::default();
-    for family in Family::ALL {
+    for family in Family::ALL.into_iter().filter(|_| ctx.proxy) {
         out.nft.extend(nft_skeleton::plan_skeleton(ctx, family));
     }
     bgp_plan::plan_skeleton(ctx, &mut out);

@@ -44,7 +44,7 @@ pub struct ConfigFlags {
     /// Coalescing window for bursts of changes (default 100ms).
     #[arg(long, value_name = "DURATION")]
     pub proxy_min_sync_period: Option<String>,
-    /// Run the BGP speaker (true or false; default false). Not built yet.
+    /// Run the embedded BGP speaker (true or false; default false).
     #[arg(long, value_name = "BOOL")]
     pub bgp_enabled: Option<String>,
     /// This node's AS number (default 64512) unless its Node annotation says otherwise.
