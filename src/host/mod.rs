@@ -56,6 +56,10 @@ pub enum HostError {
     /// Failure injected by a test double.
     #[error("injected failure: {0}")]
     Injected(String),
+    /// The embedded BGP speaker could not start (a listen address is taken
+    /// or not local) or has stopped.
+    #[error("the BGP speaker: {0}")]
+    Bgp(#[from] crate::bgp::SpeakerError),
     /// Reading or cleaning the conntrack table failed (ctnetlink).
     #[error("conntrack cleanup failed: {message}")]
     Conntrack { message: String },

@@ -11,7 +11,6 @@
 //! every speaker call waits with `Reply::blocking`, starting and stopping
 //! with `Handle::block_on`.
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -309,17 +308,10 @@ fn carry(handle: &SpeakerHandle) -> Result<Carried, SpeakerError> {
     Ok((peers, routes.blocking()?))
 }
 
-/// A speaker's error as the host reports it ("cannot run the BGP speaker:
-/// BGP: cannot listen on ADDR: REASON").
+/// A speaker's error as the host reports it ("the BGP speaker: BGP:
+/// cannot listen on ADDR: REASON").
 fn host_error(e: SpeakerError) -> HostError {
-    let kind = match &e {
-        SpeakerError::Listen { source, .. } => source.kind(),
-        SpeakerError::Stopped => io::ErrorKind::BrokenPipe,
-    };
-    HostError::Spawn {
-        command: "the BGP speaker".into(),
-        source: io::Error::new(kind, e),
-    }
+    HostError::Bgp(e)
 }
 
 #[cfg(test)]
