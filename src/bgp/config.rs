@@ -24,8 +24,9 @@ pub struct SpeakerConfig {
     pub graceful_restart: Option<GracefulRestart>,
     /// The connect-retry back-off's cap.
     pub connect_retry: Duration,
-    /// Send peers no table and no End-of-RIB until the local RIB is first
-    /// set (after a restart, so peers keep our stale routes until then).
+    /// Send peers no table and no End-of-RIB until `release_table` says the
+    /// local RIB is complete (after a restart, so peers keep our stale
+    /// routes until then).
     pub wait_for_routes: bool,
 }
 
@@ -89,6 +90,7 @@ impl From<&PeerConfig> for PeerSpec {
             hold_time: p.hold_time,
             keepalive: p.keepalive_time,
             local_address: None,
+            ..PeerSpec::new(p.address, p.asn)
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
-use super::attrs::{Origin, PathAttrs};
+use super::attrs::{LargeCommunity, Origin, PathAttrs};
 use super::config::PeerSpec;
 use super::fsm::{Action, DownReason, Event, Session, SessionConfig, SessionUp, State};
 use super::open::Negotiated;
@@ -283,7 +283,9 @@ pub fn export_table(
     let mut shared: HashMap<PathAttrs, Arc<PathAttrs>> = HashMap::new();
     let mut out = Table::new();
     for (route, attrs) in local {
-        if !attrs.only_peers.is_empty() && !attrs.only_peers.contains(&peer) {
+        if (!attrs.only_peers.is_empty() && !attrs.only_peers.contains(&peer))
+            || attrs.except_peers.contains(&peer)
+        {
             continue;
         }
         let family = match route.prefix {
@@ -313,7 +315,9 @@ pub fn export_table(
             med: None,
             local_pref: ibgp.then(|| attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF)),
             communities: attrs.communities.clone(),
-            large_communities: Vec::new(),
+            large_communities: (attrs.large_communities.iter())
+                .map(|[g, a, b]| LargeCommunity(*g, *a, *b))
+                .collect(),
         };
         let path = shared
             .entry(path)

@@ -36,6 +36,9 @@ pub struct BgpSpeakerSettings {
     pub listen: Vec<SocketAddr>,
     /// Graceful restart's Restart Time in seconds, when enabled.
     pub graceful_restart_time: Option<u16>,
+    /// Route-reflector cluster ID (`kube-router.io/rr.server`), when this
+    /// node reflects routes to its `rr_client` peers.
+    pub cluster_id: Option<Ipv4Addr>,
 }
 
 /// One peer, by address.
@@ -61,6 +64,43 @@ pub struct PeerSpec {
     pub keepalive: Duration,
     /// Our source address for outgoing connections.
     pub local_address: Option<IpAddr>,
+    /// TCP MD5 signature key (RFC 2385), never logged or serialized.
+    pub password: Option<PeerPassword>,
+    /// eBGP multihop: the IP TTL of our packets (`None`: 1 for eBGP, 255
+    /// for iBGP, as routers do).
+    pub multihop_ttl: Option<u8>,
+    /// GTSM (RFC 5082): send with TTL 255 and accept only packets that
+    /// arrive with TTL >= 255 - (hops - 1).
+    pub gtsm: bool,
+    /// Our ASN on this session when not the speaker's (a service peer's
+    /// `localASN`).
+    pub local_asn: Option<u32>,
+    /// Import: routes inside one of these are accepted from this peer
+    /// (empty: none from an eBGP peer).
+    pub accept_prefixes: Vec<IpNet>,
+    /// Most prefixes accepted from this peer (0: no limit); exceeded:
+    /// Cease / Maximum Number of Prefixes Reached, session down, retried.
+    pub max_prefixes: u32,
+    /// This peer is our route-reflector client (we reflect iBGP routes to
+    /// it, RFC 4456); the cluster ID is the speaker's.
+    pub rr_client: bool,
+}
+
+/// A TCP MD5 key: compared and carried, never shown (`Debug` and
+/// `Serialize` print `<redacted>`).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PeerPassword(pub String);
+
+impl std::fmt::Debug for PeerPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl serde::Serialize for PeerPassword {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
 }
 
 impl PeerSpec {
@@ -74,6 +114,13 @@ impl PeerSpec {
             hold_time: Duration::from_secs(90),
             keepalive: Duration::from_secs(30),
             local_address: None,
+            password: None,
+            multihop_ttl: None,
+            gtsm: false,
+            local_asn: None,
+            accept_prefixes: Vec::new(),
+            max_prefixes: 0,
+            rr_client: false,
         }
     }
 }
@@ -91,6 +138,8 @@ pub struct RouteAttrs {
     pub next_hop: Option<IpAddr>,
     /// Standard communities as `(asn << 16) | value`.
     pub communities: Vec<u32>,
+    /// Large communities (RFC 8092): global administrator, two data parts.
+    pub large_communities: Vec<[u32; 3]>,
     /// LOCAL_PREF sent to iBGP peers (`None`: 100).
     pub local_pref: Option<u32>,
     /// AS-path prepend (`kube-router.io/path-prepend.*`: the ASN repeated
@@ -99,6 +148,8 @@ pub struct RouteAttrs {
     pub prepend: Vec<u32>,
     /// Restrict to these peers (service `bgp.peers-only`); empty: all peers.
     pub only_peers: Vec<IpAddr>,
+    /// Never to these peers (the peers only other Services define).
+    pub except_peers: Vec<IpAddr>,
 }
 
 impl std::fmt::Display for OriginatedRoute {

@@ -7,11 +7,13 @@ pub mod config_load;
 pub mod endpoints;
 pub mod family;
 pub mod fixtures;
+pub mod learned_routes;
 pub mod node;
 pub mod projection;
 pub mod service;
 
 pub use cluster_view::{ClusterView, ObjectKey, SourceUpdate};
 pub use family::{Family, Proto};
+pub use learned_routes::LearnedRoutes;
 pub use node::NodeInfo;
 pub use service::KubeRouterService;

@@ -310,6 +310,7 @@ impl RibDoc {
                 peers: peers
                     .iter()
                     .filter(|p| attrs.only_peers.is_empty() || attrs.only_peers.contains(p))
+                    .filter(|p| !attrs.except_peers.contains(p))
                     .copied()
                     .collect(),
             })

@@ -2,6 +2,7 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use super::*;
+use crate::model::config::PeerConfig;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -37,7 +38,10 @@ fn config(index: usize) -> PeerSource {
 }
 
 fn node(name: &str) -> PeerSource {
-    PeerSource::Node { name: name.into() }
+    PeerSource::Node {
+        name: name.into(),
+        key: "kube-router.io/peers",
+    }
 }
 
 #[test]
@@ -100,18 +104,58 @@ fn config_peers_are_older_than_any_object_and_keep_their_order() {
 }
 
 #[test]
-fn definitions_from_the_config_keep_its_fields() {
-    let mut peer = peer_config("192.0.2.1", 65100);
-    peer.port = 1790;
-    peer.hold_time = Duration::from_secs(30);
-    peer.keepalive_time = Duration::from_secs(10);
-    peer.passive = true;
-    let defs = PeerDefinition::from_config(std::slice::from_ref(&peer));
-    assert_eq!(defs.len(), 1);
-    assert_eq!((defs[0].source.clone(), defs[0].since), (config(0), None));
-    assert_eq!(defs[0].spec, PeerSpec::from(&peer));
+fn across_kinds_only_the_session_identity_conflicts() {
+    // A Service naming the global peer takes the defaults for the timers:
+    // no conflict. A different ASN or password is one, never printing it.
+    let mut global = def(config(0), None, "10.0.0.1", 65000);
+    global.spec.hold_time = Duration::from_secs(30);
+    global.spec.password = Some(PeerPassword("s3cret".into()));
+    let key = ObjectKey::new("default", "web");
+    let service = |asn: u32, pw: &str| PeerDefinition {
+        source: PeerSource::Service { key: key.clone() },
+        since: Some(SystemTime::UNIX_EPOCH),
+        spec: PeerSpec {
+            password: Some(PeerPassword(pw.into())),
+            ..PeerSpec::new(ip("10.0.0.1"), asn)
+        },
+    };
+    let set = PeerSet::merge([global.clone(), service(65000, "s3cret")]);
+    assert!(set.conflicts().is_empty(), "{:?}", set.conflicts());
+    assert_eq!(set.sources(&BgpPeerKey(ip("10.0.0.1"))).len(), 2);
+    assert!(
+        set.service_only().is_empty(),
+        "the global peer is not service-only"
+    );
+
+    let set = PeerSet::merge([global, service(65009, "other")]);
+    let text = set.conflicts()[0].to_string();
     assert_eq!(
-        defs[0].spec.local_address, None,
-        "the session's own address"
+        text,
+        "BGP peer 10.0.0.1: Service default/web sets asn 65009, a different password, \
+         bgp.peers[0] (older, in force) sets asn 65000, a different password; \
+         Service default/web is ignored for this peer"
+    );
+    assert!(!text.contains("s3cret") && !text.contains("other"));
+}
+
+#[test]
+fn peers_only_services_define_are_service_only() {
+    let web = PeerSource::Service {
+        key: ObjectKey::new("default", "web"),
+    };
+    let set = PeerSet::merge([
+        def(web.clone(), Some(5), "10.0.0.2", 65002),
+        def(
+            PeerSource::Mesh { node: "n2".into() },
+            Some(1),
+            "10.0.0.3",
+            64512,
+        ),
+        def(web, Some(5), "10.0.0.3", 64512),
+    ]);
+    assert_eq!(set.service_only(), [ip("10.0.0.2")].into());
+    assert_eq!(
+        set.sources(&BgpPeerKey(ip("10.0.0.3")))[0].to_string(),
+        "Node n2 (iBGP mesh)"
     );
 }

@@ -13,14 +13,19 @@
 //! A service with `externalTrafficPolicy: Local` (or `service.local`) is
 //! announced, per IP family, only while this node has a ready local
 //! endpoint in that family.
+//!
+//! Targets: a service's routes go to the global, node and mesh peers and to
+//! its own `kroute.io/bgp.peers`; with `kroute.io/bgp.peers-only` only to
+//! its own. A peer only Services define gets their routes and nothing else
+//! (`except_peers` on every other route).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use super::ProxyContext;
-use super::bgp_context::{BgpContext, standard_communities};
+use super::bgp_context::{BgpContext, large_communities, standard_communities};
 use super::service_plan::ServiceArtifacts;
 use crate::host::bgp::{BgpSpeakerKey, OriginatedRoute, RouteAttrs};
 use crate::model::Family;
@@ -37,9 +42,9 @@ pub fn plan_routes(
     };
     let ann = &svc.annotations;
     // Only to its own peers, and it has none: announced to nobody.
-    if ann.bgp_peers_only && ann.bgp_peers.is_empty() {
+    let Some(attrs) = service_attrs(svc, bgp) else {
         return out;
-    }
+    };
     let adv = &bgp.advertise;
     let cluster = ann.advertise_cluster_ip.unwrap_or(adv.cluster_ip);
     let external = ann.advertise_external_ip.unwrap_or(adv.external_ip);
@@ -47,7 +52,6 @@ pub fn plan_routes(
         .advertise_load_balancer_ip
         .unwrap_or(adv.load_balancer_ip)
         && !ann.skip_lb_ips;
-    let attrs = service_attrs(svc, bgp);
     for (family, frontends) in &svc.frontends {
         if svc.external_traffic_policy == TrafficPolicy::Local
             && !has_ready_local_endpoint(svc, *family)
@@ -106,21 +110,25 @@ fn host_route(ip: IpAddr) -> OriginatedRoute {
     }
 }
 
-/// Attributes of this node's own routes: node communities, AS-path prepend.
+/// Attributes of this node's own routes: node communities, AS-path
+/// prepend; not to the peers only Services define.
 fn node_attrs(bgp: &BgpContext) -> RouteAttrs {
     RouteAttrs {
         next_hop: None,
         communities: bgp.node_communities.clone(),
+        large_communities: bgp.node_large_communities.clone(),
         local_pref: None,
         prepend: bgp.prepend.clone(),
         only_peers: Vec::new(),
+        except_peers: bgp.service_only_peers.clone(),
     }
 }
 
 /// Attributes of a service's routes: its communities with the node's,
-/// its LOCAL_PREF, the node's prepend, and under `kroute.io/bgp.peers-only`
-/// its own peers as the only targets.
-fn service_attrs(svc: &KubeRouterService, bgp: &BgpContext) -> RouteAttrs {
+/// its LOCAL_PREF, the node's prepend; to its own peers (those with a
+/// session) besides the others, or under `kroute.io/bgp.peers-only` to its
+/// own only (`None`: it has none, announced to nobody).
+fn service_attrs(svc: &KubeRouterService, bgp: &BgpContext) -> Option<RouteAttrs> {
     let ann = &svc.annotations;
     let mut attrs = node_attrs(bgp);
     attrs
@@ -128,19 +136,35 @@ fn service_attrs(svc: &KubeRouterService, bgp: &BgpContext) -> RouteAttrs {
         .extend(standard_communities(&ann.bgp_communities));
     attrs.communities.sort_unstable();
     attrs.communities.dedup();
-    attrs.local_pref = ann.bgp_local_pref;
-    if ann.bgp_peers_only {
-        let mut peers: Vec<IpAddr> = ann.bgp_peers.iter().map(|p| p.address).collect();
-        peers.sort_unstable();
-        peers.dedup();
-        attrs.only_peers = peers;
-    }
     attrs
+        .large_communities
+        .extend(large_communities(&ann.bgp_communities));
+    attrs.large_communities.sort_unstable();
+    attrs.large_communities.dedup();
+    attrs.local_pref = ann.bgp_local_pref;
+    let own: BTreeSet<IpAddr> = (ann.bgp_peers.iter())
+        .map(|p| p.address)
+        .filter(|a| bgp.peers.contains(*a))
+        .collect();
+    if ann.bgp_peers_only {
+        if own.is_empty() {
+            return None;
+        }
+        attrs.only_peers = own.into_iter().collect();
+        attrs.except_peers.clear();
+    } else {
+        attrs.except_peers.retain(|p| !own.contains(p));
+    }
+    Some(attrs)
 }
 
 #[cfg(test)]
 #[path = "bgp_plan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "bgp_targets_tests.rs"]
+mod targets_tests;
 
 #[cfg(test)]
 #[path = "bgp_sync_tests.rs"]

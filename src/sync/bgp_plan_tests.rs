@@ -39,8 +39,15 @@ pub(super) fn node_with(annotations: Value) -> Node {
     .expect("valid Node")
 }
 
+/// The context on `node`, with `services` (their peers) in the view.
+pub(super) fn ctx_with(bgp: &BgpConfig, node: &Node, services: &[Service]) -> ProxyContext {
+    let view = crate::model::ClusterView::from_objects(services.to_vec(), [], [node.clone()]);
+    ProxyContext::new(&ProxyConfig::default(), NodeInfo::from_node(node).0)
+        .with_bgp(bgp, &view, None)
+}
+
 fn ctx_on(bgp: &BgpConfig, node: &Node) -> ProxyContext {
-    ProxyContext::new(&ProxyConfig::default(), NodeInfo::from_node(node).0).with_bgp(bgp)
+    ctx_with(bgp, node, &[])
 }
 
 fn ctx(bgp: &BgpConfig) -> ProxyContext {
@@ -76,7 +83,7 @@ fn merge(into: &mut Value, from: Value) {
     }
 }
 
-fn annotated(pairs: &[(&str, &str)]) -> Service {
+pub(super) fn annotated(pairs: &[(&str, &str)]) -> Service {
     let map: serde_json::Map<String, Value> = (pairs.iter())
         .map(|(k, v)| (k.to_string(), json!(v)))
         .collect();
@@ -94,7 +101,7 @@ pub(super) fn web_slice(ip: &str, node: &str) -> EndpointSlice {
     )
 }
 
-fn routes_with(
+pub(super) fn routes_with(
     svc: &Service,
     slices: &[EndpointSlice],
     ctx: &ProxyContext,
@@ -334,37 +341,15 @@ fn attributes_come_from_the_service_and_the_node() {
         *attrs,
         RouteAttrs {
             next_hop: None,
-            // Deduplicated and sorted; the large community is not carried.
+            // Deduplicated and sorted.
             communities: vec![65000 << 16 | 1, 65000 << 16 | 2, 0xFFFF_FF01],
+            large_communities: vec![[1, 2, 3]],
             local_pref: Some(200),
             prepend: vec![65100; 3],
             only_peers: vec![],
+            except_peers: vec![],
         }
     );
-}
-
-#[test]
-fn peers_only_restricts_the_routes_to_the_services_peers() {
-    let peers = "- {address: 10.0.0.2, asn: 65002}\n- {address: 10.0.0.1, asn: 65001}";
-    let only = annotated(&[
-        ("kroute.io/bgp.peers", peers),
-        ("kroute.io/bgp.peers-only", "true"),
-    ]);
-    let routes = routes_with(&only, &[], &ctx(&enabled()));
-    let targets: Vec<String> = (routes.values())
-        .flat_map(|a| a.only_peers.iter().map(ToString::to_string))
-        .collect();
-    assert_eq!(targets, ["10.0.0.1", "10.0.0.2"]);
-
-    // Its peers without peers-only: every peer gets the route.
-    let all = annotated(&[("kroute.io/bgp.peers", peers)]);
-    let routes = routes_with(&all, &[], &ctx(&enabled()));
-    assert!(routes.values().all(|a| a.only_peers.is_empty()));
-    assert_eq!(routes.len(), 1);
-
-    // peers-only and no peers of its own: announced to nobody.
-    let nobody = annotated(&[("kroute.io/bgp.peers-only", "true")]);
-    assert!(routes_with(&nobody, &[], &ctx(&enabled())).is_empty());
 }
 
 #[test]
@@ -391,6 +376,7 @@ fn the_speaker_from_the_config_and_the_node() {
             router_id: "192.168.50.1".parse().unwrap(),
             listen: vec!["[::]:179".parse().unwrap()],
             graceful_restart_time: Some(90),
+            cluster_id: None,
         }
     );
 

@@ -418,14 +418,84 @@ fn disagreeing_peers_are_reported_as_conflicts() {
     bgp.peers = vec![peer("10.0.0.1", 65000), peer("10.0.0.1", 65001)];
     let mut r = Reconciler::new(FakeHost::new(), settings(bgp));
     let report = sync(&mut r, &shared(&[]), &[]);
-    assert_eq!(report.conflicts.len(), 1, "{:?}", report.conflicts);
-    assert!(
-        report.conflicts[0].contains("bgp.peers[1]"),
-        "{}",
-        report.conflicts[0]
-    );
+    let conflicts = &report.bgp_peer_conflicts;
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert!(conflicts[0].contains("bgp.peers[1]"), "{}", conflicts[0]);
     let peers = &r.host().kernel.bgp_peers;
     assert_eq!(peers.values().map(|p| p.asn).collect::<Vec<_>>(), [65000]);
+}
+
+/// A Service created at `created` (seconds) with `kroute.io/bgp.peers`.
+fn peering(name: &str, created: u64, peers: &str) -> Service {
+    let mut svc = lb(
+        name,
+        "10.96.0.30",
+        "203.0.113.30",
+        80,
+        "Cluster",
+        json!({"kroute.io/bgp.peers": peers}),
+    );
+    svc.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::from_second(created as i64).unwrap(),
+    ));
+    svc
+}
+
+#[test]
+fn service_and_node_peers_open_and_close_sessions_live_and_conflicts_name_both_objects() {
+    let peer_asns = |r: &Reconciler<FakeHost>| -> Vec<(String, u32)> {
+        (r.host().kernel.bgp_peers.values())
+            .map(|p| (p.address.to_string(), p.asn))
+            .collect()
+    };
+    let mut r = Reconciler::new(FakeHost::new(), settings(enabled()));
+    let mut scene = Scene {
+        services: vec![
+            peering("old", 100, "- {address: 10.0.0.7, asn: 65007}"),
+            peering("new", 200, "- {address: 10.0.0.7, asn: 65099, port: 1179}"),
+        ],
+        slices: vec![],
+        node: json!({"kube-router.io/peers": "- {remoteip: 10.0.0.8, remoteasn: 65008}"}),
+    };
+    let report = sync(&mut r, &scene, &[]);
+    assert_eq!(
+        peer_asns(&r),
+        [
+            ("10.0.0.7".to_string(), 65007),
+            ("10.0.0.8".to_string(), 65008)
+        ],
+        "the older Service's definition is in force"
+    );
+    assert_eq!(report.bgp_peer_conflicts.len(), 1);
+    let on: Vec<(String, String, String)> = (report.invalid_annotations.iter())
+        .map(|a| (a.object.clone(), a.key.clone(), a.value.clone()))
+        .collect();
+    let both = ["default/old", "default/new"].map(|o| {
+        (
+            o.to_string(),
+            "kroute.io/bgp.peers".to_string(),
+            "10.0.0.7".to_string(),
+        )
+    });
+    assert_eq!(on, both, "reported on every object involved");
+
+    // The older Service goes: the newer one's definition takes over.
+    scene.services.remove(0);
+    let report = sync(&mut r, &scene, &["old"]);
+    assert_eq!(
+        report.kind,
+        SyncKind::Full,
+        "a peer change re-plans everything"
+    );
+    assert!(report.bgp_peer_conflicts.is_empty());
+    let spec = &r.host().kernel.bgp_peers.values().next().unwrap().clone();
+    assert_eq!((spec.asn, spec.port), (65099, 1179));
+
+    // The last source of each peer goes: its session is closed.
+    scene.services.clear();
+    scene.node = json!({});
+    sync(&mut r, &scene, &["new"]);
+    assert!(r.host().kernel.bgp_peers.is_empty());
 }
 
 #[test]

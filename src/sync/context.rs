@@ -4,8 +4,8 @@ use ipnet::IpNet;
 
 use super::bgp_context::BgpContext;
 use crate::host::nft::Family;
-use crate::model::NodeInfo;
 use crate::model::config::{BgpConfig, NodePortAddress, ProxyConfig};
+use crate::model::{ClusterView, NodeInfo};
 
 /// What planning needs besides the service itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,9 +36,15 @@ impl ProxyContext {
         }
     }
 
-    /// With BGP as `bgp` configures it on this context's node.
-    pub fn with_bgp(mut self, bgp: &BgpConfig) -> ProxyContext {
-        self.bgp = BgpContext::new(bgp, &self.node);
+    /// With BGP as `bgp` configures it on this context's node, its peers
+    /// from `view` (Services `proxy_name` serves, the other Nodes).
+    pub fn with_bgp(
+        mut self,
+        bgp: &BgpConfig,
+        view: &ClusterView,
+        proxy_name: Option<&str>,
+    ) -> ProxyContext {
+        self.bgp = BgpContext::new(bgp, &self.node, view, proxy_name);
         self
     }
 

@@ -2,8 +2,10 @@
 //! diff, and the reconcile loop that drives a `HostNetwork`.
 
 pub mod bgp_context;
+pub mod bgp_mesh;
 pub mod bgp_peers;
 pub mod bgp_plan;
+pub mod bgp_sources;
 pub mod conntrack;
 pub mod context;
 pub mod facet_steps;

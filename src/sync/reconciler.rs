@@ -161,7 +161,11 @@ impl<H: HostNetwork> Reconciler<H> {
             Some(node) => NodeInfo::from_node(node).0,
             None => NodeInfo::named(&self.settings.node_name),
         };
-        ProxyContext::new(&self.settings.proxy, node).with_bgp(&self.settings.bgp)
+        ProxyContext::new(&self.settings.proxy, node).with_bgp(
+            &self.settings.bgp,
+            view,
+            self.settings.proxy_name.as_deref(),
+        )
     }
 
     /// Whether `sync(view, _, full)` runs a full sync: when asked, after a
@@ -220,6 +224,9 @@ impl<H: HostNetwork> Reconciler<H> {
             }
         }
         planned.report.apply_time = applying.elapsed();
+        if full && view.synced {
+            self.host.synced_view_applied();
+        }
         self.after_apply(&planned);
         let refused = !planned.report.refused.is_empty();
         let mut report = self.commit(planned, view.synced, full);
@@ -394,19 +401,10 @@ impl<H: HostNetwork> Reconciler<H> {
             .with_no_local(no_local, total)
     }
 
-    /// The BGP context's problems: peers whose definitions disagree are
-    /// conflicts of this sync; a speaker that cannot run is logged when it
-    /// is new (every full sync would otherwise repeat it).
+    /// The BGP context's problems (`BgpContext::report`).
     fn report_bgp_context(&self, context: &ProxyContext, report: &mut SyncReport) {
-        let Some(bgp) = &context.bgp else {
-            return;
-        };
-        (report.conflicts).extend(bgp.peers.conflicts().iter().map(ToString::to_string));
-        if let Err(e) = &bgp.speaker {
-            let before = self.context.as_ref().and_then(|c| c.bgp.as_ref());
-            if before.map(|b| &b.speaker) != Some(&bgp.speaker) {
-                tracing::error!(reason = "BgpNotRunning", "{e}");
-            }
+        if let Some(bgp) = &context.bgp {
+            bgp.report(report);
         }
     }
 
@@ -465,3 +463,7 @@ mod facet_tests;
 #[cfg(test)]
 #[path = "reconciler_conntrack_tests.rs"]
 mod conntrack_tests;
+
+#[cfg(test)]
+#[path = "reconciler_restart_tests.rs"]
+mod restart_tests;

@@ -36,6 +36,11 @@ pub struct SyncReport {
     pub invalid_services: Vec<ProjectionError>,
     /// Artifacts two services both wanted; the first (by name) keeps it.
     pub conflicts: Vec<String>,
+    /// Why BGP cannot run on this node, and BGP peers left out (config).
+    pub bgp_errors: Vec<String>,
+    /// BGP peers defined twice with different session parameters (the
+    /// oldest definition stays; `kroute_bgp_peer_conflicts_total`).
+    pub bgp_peer_conflicts: Vec<String>,
     /// Artifacts the host refused (the rest was applied); the next sync is
     /// a full one and retries them.
     pub refused: Vec<NotApplied>,
@@ -64,6 +69,8 @@ impl SyncReport {
             invalid_annotations: Vec::new(),
             invalid_services: Vec::new(),
             conflicts: Vec::new(),
+            bgp_errors: Vec::new(),
+            bgp_peer_conflicts: Vec::new(),
             refused: Vec::new(),
             conntrack: None,
             conntrack_error: None,
@@ -109,6 +116,12 @@ impl SyncReport {
         }
         for c in &self.conflicts {
             tracing::warn!(reason = "Conflict", "{c}");
+        }
+        for e in &self.bgp_errors {
+            tracing::error!(reason = "BgpConfig", "{e}");
+        }
+        for c in &self.bgp_peer_conflicts {
+            tracing::warn!(reason = "BgpPeerConflict", "{c}");
         }
         for r in &self.refused {
             tracing::error!(

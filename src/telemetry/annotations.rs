@@ -18,6 +18,8 @@ fn identity(a: &InvalidAnnotation) -> Identity {
 pub struct AnnotationTracker {
     current: BTreeMap<(&'static str, String), Vec<InvalidAnnotation>>,
     seen: HashSet<Identity>,
+    /// BGP peer conflicts seen so far, by their text.
+    conflicts_seen: HashSet<String>,
 }
 
 impl AnnotationTracker {
@@ -49,6 +51,13 @@ impl AnnotationTracker {
             }
         }
         new
+    }
+
+    /// Records a sync's BGP peer conflicts; returns how many are new.
+    pub fn record_peer_conflicts(&mut self, found: &[String]) -> usize {
+        (found.iter())
+            .filter(|c| self.conflicts_seen.insert((*c).clone()))
+            .count()
     }
 
     /// The invalid annotations as of the last successful sync, by object.

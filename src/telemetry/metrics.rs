@@ -57,6 +57,7 @@ pub struct LoopMetrics {
     apply_failures: Counter,
     swept: Counter,
     invalid_annotations: Counter,
+    bgp_peer_conflicts: Counter,
     conntrack_deleted: Counter,
     conntrack_failures: Counter,
     artifacts: Family<FacetLabels, Gauge>,
@@ -85,6 +86,7 @@ impl LoopMetrics {
             apply_failures: Counter::default(),
             swept: Counter::default(),
             invalid_annotations: Counter::default(),
+            bgp_peer_conflicts: Counter::default(),
             conntrack_deleted: Counter::default(),
             conntrack_failures: Counter::default(),
             artifacts: Family::default(),
@@ -151,6 +153,11 @@ impl LoopMetrics {
             "kroute_invalid_annotations",
             "Distinct invalid annotations (object, key, value) seen",
             m.invalid_annotations.clone(),
+        );
+        r.register(
+            "kroute_bgp_peer_conflicts",
+            "Distinct BGP peer conflicts seen (one peer defined twice with different session parameters)",
+            m.bgp_peer_conflicts.clone(),
         );
         r.register(
             "kroute_conntrack_entries_deleted",
@@ -230,6 +237,10 @@ impl LoopMetrics {
 
     pub fn invalid_annotations_seen(&self, n: usize) {
         self.invalid_annotations.inc_by(n as u64);
+    }
+
+    pub fn bgp_peer_conflicts_seen(&self, n: usize) {
+        self.bgp_peer_conflicts.inc_by(n as u64);
     }
 
     /// A UDP conntrack cleanup deleted `deleted` entries.

@@ -156,6 +156,10 @@ impl Telemetry {
                     &report.invalid_annotations,
                 );
                 self.metrics.invalid_annotations_seen(new.len());
+                let conflicts = inner
+                    .annotations
+                    .record_peer_conflicts(&report.bgp_peer_conflicts);
+                self.metrics.bgp_peer_conflicts_seen(conflicts);
                 for a in new {
                     // Nobody listening (publisher not started or gone): fine.
                     let _ = self.feed.send(a);

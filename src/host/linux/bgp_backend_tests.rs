@@ -64,6 +64,7 @@ fn settings(asn: u32, listen: &str) -> BgpSpeakerSettings {
         router_id: Ipv4Addr::new(10, 0, 0, 1),
         listen: vec![listen.parse().unwrap()],
         graceful_restart_time: None,
+        cluster_id: None,
     }
 }
 
@@ -354,33 +355,128 @@ fn peers_or_routes_without_a_speaker_are_a_planner_error() {
     );
 }
 
+/// `settings` with graceful restart (restart time 90 s).
+fn graceful(mut settings: BgpSpeakerSettings) -> BgpSpeakerSettings {
+    settings.graceful_restart_time = Some(90);
+    settings
+}
+
+/// Our OPEN's graceful restart capability, as the peer saw it.
+fn our_graceful_restart(peer: &Speaker) -> Option<crate::bgp::open::PeerGracefulRestart> {
+    our_session(peer)
+        .and_then(|s| s.negotiated)
+        .and_then(|n| n.peer_graceful_restart)
+}
+
+/// The peer's session with us is up; waits a little longer, then says
+/// whether it has had any UPDATE from us (a route or an End-of-RIB).
+fn up_and_silent(peer: &Speaker) -> bool {
+    wait_for("the session", || {
+        our_session(peer).filter(|s| s.state == State::Established)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let status = our_session(peer).unwrap();
+    status.updates_received == 0 && status.routes_received == 0
+}
+
 #[test]
-fn after_a_graceful_stop_the_open_says_restarting_and_the_first_apply_releases_the_table() {
+fn after_a_graceful_stop_the_table_waits_for_the_first_synced_full_sync() {
     let rt = runtime();
     let peer = peer_speaker(&rt, OUR_ASN);
     let mut backend = BgpBackend::new(rt.handle().clone(), SpeakerSlot::new())
         .with_connect_retry(Duration::from_secs(1))
         .after_graceful_stop(true);
+    let mut mirror = HostSnapshot::default();
+    // The first syncs come from a partial view: one route of two.
     let mut plan = create_all(&peer);
-    plan.bgp = Default::default();
-    plan.bgp_speaker
-        .creates
-        .get_mut(&BgpSpeakerKey)
-        .unwrap()
-        .graceful_restart_time = Some(90);
-    backend.apply(&plan, &mut HostSnapshot::default()).unwrap();
-    wait_for_table(&peer, &[]);
-    let gr = our_session(&peer)
-        .and_then(|s| s.negotiated)
-        .and_then(|n| n.peer_graceful_restart);
+    plan.bgp.creates.remove(&route("10.96.0.11/32"));
+    (plan.bgp_speaker.creates.values_mut()).for_each(|s| s.graceful_restart_time = Some(90));
+    assert!(backend.apply(&plan, &mut mirror).unwrap().is_empty());
+    assert!(up_and_silent(&peer), "no table, no End-of-RIB from a partial view");
     assert_eq!(
-        gr,
+        our_graceful_restart(&peer),
         Some(crate::bgp::open::PeerGracefulRestart {
             restart_time: 90,
             restarting: true
         }),
         "our OPEN has the Restart State bit"
     );
+    let mut more = HostPlan::default();
+    more.bgp.updates.insert(route("10.96.0.10/32"), community(3));
+    backend.apply(&more, &mut mirror).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(our_session(&peer).unwrap().updates_received, 0, "still held");
+
+    // The view is synced: its full sync brings the rest, then the table goes.
+    let mut rest = HostPlan::default();
+    rest.bgp.creates.insert(route("10.96.0.11/32"), community(7));
+    backend.apply(&rest, &mut mirror).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(our_session(&peer).unwrap().updates_received, 0);
+    backend.synced_view_applied();
+    wait_for_table(&peer, &["10.96.0.10/32", "10.96.0.11/32"]);
+    let at_peer = received(&peer);
+    assert_eq!(
+        at_peer[&"10.96.0.10/32".parse::<IpNet>().unwrap()].communities,
+        vec![(OUR_ASN << 16) | 3]
+    );
+    assert_eq!(snapshot(&mut backend).bgp, mirror.bgp);
+}
+
+#[test]
+fn with_graceful_restart_a_settings_change_restarts_without_notification() {
+    let rt = runtime();
+    let peer = peer_speaker(&rt, OUR_ASN);
+    let mut backend = BgpBackend::new(rt.handle().clone(), SpeakerSlot::new())
+        .with_connect_retry(Duration::from_secs(1));
+    let mut mirror = HostSnapshot::default();
+    let mut plan = create_all(&peer);
+    (plan.bgp_speaker.creates.values_mut()).for_each(|s| s.graceful_restart_time = Some(90));
+    backend.apply(&plan, &mut mirror).unwrap();
+    wait_for_table(&peer, &["10.96.0.10/32", "10.96.0.11/32"]);
+    backend.synced_view_applied();
+    assert_eq!(our_graceful_restart(&peer).map(|g| g.restarting), Some(false));
+
+    // A new router ID and a new route in the same plan.
+    let mut change = HostPlan::default();
+    let mut new = graceful(settings(OUR_ASN, "127.0.0.1:0"));
+    new.router_id = Ipv4Addr::new(10, 0, 0, 9);
+    change.bgp_speaker.updates.insert(BgpSpeakerKey, new);
+    change.bgp.creates.insert(route("10.96.0.12/32"), community(8));
+    assert!(backend.apply(&change, &mut mirror).unwrap().is_empty());
+
+    let down = wait_for("the old session to go down", || {
+        our_session(&peer)?.last_down
+    });
+    assert_eq!(down, DownReason::ConnectionClosed, "no NOTIFICATION");
+    let table = ["10.96.0.10/32", "10.96.0.11/32", "10.96.0.12/32"];
+    wait_for_table(&peer, &table);
+    let status = our_session(&peer).unwrap();
+    let negotiated = status.negotiated.unwrap();
+    assert_eq!(negotiated.peer_id, Ipv4Addr::new(10, 0, 0, 9));
+    assert_eq!(
+        negotiated.peer_graceful_restart.map(|g| g.restarting),
+        Some(true),
+        "the new OPEN has the Restart State bit"
+    );
+    assert_eq!(snapshot(&mut backend).bgp.len(), 3);
+    assert_eq!(mirror.bgp_speaker, snapshot(&mut backend).bgp_speaker);
+}
+
+#[test]
+fn without_graceful_restart_a_settings_change_closes_with_a_cease() {
+    let rt = runtime();
+    let (mut backend, peer, mut mirror) = established(&rt);
+    let mut change = HostPlan::default();
+    let mut new = settings(OUR_ASN, "127.0.0.1:0");
+    new.router_id = Ipv4Addr::new(10, 0, 0, 9);
+    change.bgp_speaker.updates.insert(BgpSpeakerKey, new);
+    backend.apply(&change, &mut mirror).unwrap();
+    let down = wait_for("the old session to go down", || {
+        our_session(&peer)?.last_down
+    });
+    assert_eq!(down, DownReason::NotificationReceived(6, 2));
+    wait_for_table(&peer, &["10.96.0.10/32", "10.96.0.11/32"]);
 }
 
 #[test]

@@ -105,6 +105,7 @@ mod tests {
             router_id: "192.168.50.1".parse().unwrap(),
             listen: vec!["[::]:179".parse().unwrap()],
             graceful_restart_time: Some(90),
+            cluster_id: None,
         };
         assert_eq!(
             summary(&speaker),

@@ -18,10 +18,10 @@ pub(crate) mod values;
 
 pub use community::{Community, LargeCommunity, parse_community_list};
 pub use error::InvalidAnnotation;
-pub use node::{NodeAnnotations, PathPrepend, RouteReflectorClusterId};
-pub use peers::{DEFAULT_BGP_PORT, NodePeer, PeerAuth, ServicePeer};
+pub use node::{NodeAnnotations, PEERS as NODE_PEERS, PathPrepend, RouteReflectorClusterId};
+pub use peers::{DEFAULT_BGP_PORT, NodePeer, PEER_IPS, PeerAuth, ServicePeer};
 pub use scheduler::{SchedFlags, Scheduler};
-pub use service::ServiceAnnotations;
+pub use service::{BGP_PEERS, ServiceAnnotations};
 
 #[cfg(test)]
 mod tests {
