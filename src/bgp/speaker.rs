@@ -63,6 +63,7 @@ enum Command {
     SetRoutes(LocalRib, oneshot::Sender<()>),
     Originate(Vec<(OriginatedRoute, RouteAttrs)>, oneshot::Sender<()>),
     Withdraw(Vec<OriginatedRoute>, oneshot::Sender<()>),
+    ReleaseTable(oneshot::Sender<()>),
     LocalRib(oneshot::Sender<Arc<LocalRib>>),
     Peers(oneshot::Sender<Vec<PeerStatus>>),
     PeerRoutes(IpAddr, oneshot::Sender<Option<PeerRoutes>>),
@@ -108,6 +109,12 @@ impl SpeakerHandle {
     /// Withdraws originated routes.
     pub fn withdraw(&self, routes: Vec<OriginatedRoute>) -> Reply<()> {
         self.call(|r| Command::Withdraw(routes, r))
+    }
+
+    /// Says the local RIB is complete: a speaker started with
+    /// `wait_for_routes` sends its peers the table and End-of-RIB from now.
+    pub fn release_table(&self) -> Reply<()> {
+        self.call(Command::ReleaseTable)
     }
 
     /// The local RIB (the facet's snapshot).
@@ -258,6 +265,11 @@ impl Actor {
                 });
                 let _ = done.send(());
             }
+            Command::ReleaseTable(done) => {
+                self.local.complete = true;
+                self.routes_changed(|_| {});
+                let _ = done.send(());
+            }
             Command::LocalRib(reply) => {
                 let _ = reply.send(Arc::clone(&self.local.routes));
             }
@@ -314,7 +326,6 @@ impl Actor {
 
     fn routes_changed(&mut self, change: impl FnOnce(&mut LocalRib)) {
         change(Arc::make_mut(&mut self.local.routes));
-        self.local.complete = true;
         for entry in self.peers.values() {
             let _ = entry.tx.send(PeerCommand::Routes(self.local.clone()));
         }

@@ -95,6 +95,12 @@ pub trait HostNetwork {
         let _ = flush;
         Ok(conntrack::ConntrackReport::default())
     }
+
+    /// A full sync from a synced view went through (applied, or nothing to
+    /// change): the host holds what the whole view wants. The BGP backend
+    /// sends a graceful restart's held-back table and End-of-RIB here. The
+    /// default: nothing waits for it.
+    fn synced_view_applied(&mut self) {}
 }
 
 /// What an `apply` that went through could not do.

@@ -183,6 +183,7 @@ fn a_taken_port_is_reported_other_facets_and_listeners_are_applied_and_a_full_sy
 #[test]
 fn mock_a_refused_artifact_forces_a_full_sync() {
     let mut host = MockHostNetwork::new();
+    host.expect_synced_view_applied().return_const(());
     let mut seq = mockall::Sequence::new();
     host.expect_snapshot()
         .times(1)

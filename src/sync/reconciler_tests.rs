@@ -21,7 +21,7 @@ pub(super) fn settings() -> ReconcilerSettings {
 }
 
 /// Two services: `web` (NodePort, two endpoints) and `db` (ClusterIP, one endpoint).
-fn view() -> ClusterView {
+pub(super) fn view() -> ClusterView {
     let mut v = ClusterView::from_objects(
         [
             service(
@@ -337,6 +337,7 @@ fn node_change_triggers_a_full_replan() {
 #[test]
 fn mock_one_apply_per_sync() {
     let mut host = MockHostNetwork::new();
+    host.expect_synced_view_applied().return_const(());
     host.expect_snapshot()
         .times(1)
         .returning(|| Ok(HostSnapshot::default()));
@@ -371,6 +372,7 @@ fn mock_no_deletes_before_the_source_is_ready() {
 #[test]
 fn mock_failed_apply_forces_a_full_sync() {
     let mut host = MockHostNetwork::new();
+    host.expect_synced_view_applied().return_const(());
     let mut seq = mockall::Sequence::new();
     host.expect_snapshot()
         .times(1)

@@ -10,6 +10,14 @@
 //! (one withdraw, one originate). It runs on the loop's blocking thread:
 //! every speaker call waits with `Reply::blocking`, starting and stopping
 //! with `Handle::block_on`.
+//!
+//! Graceful restart (the speaker's settings have a restart time): a
+//! speaker started after a graceful stop (of the process, or of the old
+//! speaker when its settings change) holds its table back, and peers keep
+//! our stale routes meanwhile. The table and End-of-RIB go out once the
+//! local RIB is everything the cluster view wants: after the first full
+//! sync from a synced view ([`BgpBackend::synced_view_applied`]), and from
+//! then on at the end of the apply that restarted the speaker.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +38,9 @@ pub struct BgpBackend {
     slot: SpeakerSlot,
     /// The next start follows a graceful stop (see `bgp::restart_marker`).
     restarting: bool,
+    /// A full sync from a synced view has been applied: from then on, the
+    /// local RIB after an apply is everything the view wants.
+    view_synced: bool,
     connect_retry: Duration,
     running: Option<Running>,
 }
@@ -38,8 +49,8 @@ pub struct BgpBackend {
 struct Running {
     settings: BgpSpeakerSettings,
     speaker: Speaker,
-    /// Started as a graceful restart: peers get no table until the first
-    /// apply has set the routes.
+    /// Started as a graceful restart: peers get no table (nor End-of-RIB)
+    /// until the local RIB is complete.
     awaiting_table: bool,
 }
 
@@ -54,6 +65,7 @@ impl BgpBackend {
             runtime,
             slot,
             restarting: false,
+            view_synced: false,
             connect_retry: DEFAULT_CONNECT_RETRY,
             running: None,
         }
@@ -61,7 +73,7 @@ impl BgpBackend {
 
     /// The first start follows a graceful stop (when the speaker's settings
     /// have graceful restart): Restart State bit, and no table until the
-    /// first apply's routes.
+    /// first full sync from a synced view has been applied.
     pub fn after_graceful_stop(mut self, restarting: bool) -> BgpBackend {
         self.restarting = restarting;
         self
@@ -181,24 +193,42 @@ impl BgpBackend {
         if !routes.deletes.is_empty() {
             replies.push(handle.withdraw(routes.deletes.iter().cloned().collect()));
         }
-        // After a graceful restart, even an empty batch releases the table.
-        if changes(routes) || running.awaiting_table {
+        if changes(routes) {
             let batch = (routes.creates.iter().chain(&routes.updates))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             replies.push(handle.originate(batch));
         }
         wait_all(replies).map_err(host_error)?;
-        running.awaiting_table = false;
+        // A speaker restarted for new settings, once the view is known
+        // whole: its table is complete with this apply.
+        if self.view_synced {
+            release(running).map_err(host_error)?;
+        }
         Ok(Vec::new())
     }
 
+    /// A full sync from a synced view has been applied (or needed no
+    /// change): the local RIB is everything the view wants, so a speaker
+    /// that restarted gracefully sends its table and End-of-RIB now. Until
+    /// then peers keep our stale routes, however partial the view (a
+    /// manifest file not parsed yet, a watch not listed yet) was.
+    pub fn synced_view_applied(&mut self) {
+        self.view_synced = true;
+        if let Some(running) = &mut self.running
+            && let Err(e) = release(running)
+        {
+            tracing::warn!(error = %e, "BGP graceful restart: the table could not be released");
+        }
+    }
+
     /// The speaker's part: start, restart (carrying its peers and routes
-    /// over) or stop.
+    /// over; gracefully when both the old and the new settings have
+    /// graceful restart) or stop.
     fn apply_speaker(&mut self, plan: &HostPlan) -> Result<(), SpeakerError> {
         let part = &plan.bgp_speaker;
         if part.deletes.contains(&BgpSpeakerKey) {
-            self.stop();
+            self.stop(false);
         }
         let Some(settings) = part
             .creates
@@ -215,7 +245,12 @@ impl BgpBackend {
             return Ok(());
         }
         let carried = self.running.as_ref().map(|r| carry(&r.speaker.handle()));
-        self.stop();
+        let graceful = settings.graceful_restart_time.is_some()
+            && (self.running.as_ref()).is_some_and(|r| r.settings.graceful_restart_time.is_some());
+        if self.stop(graceful) {
+            // Peers keep our routes while the new speaker comes up.
+            self.restarting = true;
+        }
         self.start(settings.clone())?;
         match carried {
             None => Ok(()),
@@ -258,14 +293,18 @@ impl BgpBackend {
         Ok(())
     }
 
-    /// Withdraws our routes, closes every session (Cease / Administrative
-    /// Shutdown) and stops the speaker.
-    fn stop(&mut self) {
-        if let Some(speaker) = self.take_speaker() {
-            // A speaker that is already gone has nothing left to close.
-            let _ = self.runtime.block_on(speaker.shutdown(false));
-            tracing::info!("BGP speaker stopped");
-        }
+    /// Stops the speaker: `graceful`, closing every session without
+    /// NOTIFICATION (peers keep our routes for the restart time); else
+    /// withdrawing our routes and closing with Cease / Administrative
+    /// Shutdown. True when it stopped gracefully.
+    fn stop(&mut self, graceful: bool) -> bool {
+        let Some(speaker) = self.take_speaker() else {
+            return false;
+        };
+        // A speaker that is already gone has nothing left to close.
+        let stopped = self.runtime.block_on(speaker.shutdown(graceful)).is_ok();
+        tracing::info!(graceful, "BGP speaker stopped");
+        graceful && stopped
     }
 
     /// Drops a speaker that has stopped on its own.
@@ -299,6 +338,16 @@ fn apply_peers(handle: &SpeakerHandle, plan: &HostPlan) -> Result<(), SpeakerErr
 
 fn wait_all(replies: Vec<Reply<()>>) -> Result<(), SpeakerError> {
     replies.into_iter().try_for_each(Reply::blocking)
+}
+
+/// Sends a gracefully restarted speaker's table and End-of-RIB, once.
+fn release(running: &mut Running) -> Result<(), SpeakerError> {
+    if running.awaiting_table {
+        running.speaker.handle().release_table().blocking()?;
+        running.awaiting_table = false;
+        tracing::info!("BGP graceful restart: table and End-of-RIB sent to peers");
+    }
+    Ok(())
 }
 
 /// A running speaker's peers and local RIB.

@@ -392,7 +392,10 @@ fn after_a_graceful_stop_the_table_waits_for_the_first_synced_full_sync() {
     plan.bgp.creates.remove(&route("10.96.0.11/32"));
     (plan.bgp_speaker.creates.values_mut()).for_each(|s| s.graceful_restart_time = Some(90));
     assert!(backend.apply(&plan, &mut mirror).unwrap().is_empty());
-    assert!(up_and_silent(&peer), "no table, no End-of-RIB from a partial view");
+    assert!(
+        up_and_silent(&peer),
+        "no table, no End-of-RIB from a partial view"
+    );
     assert_eq!(
         our_graceful_restart(&peer),
         Some(crate::bgp::open::PeerGracefulRestart {
@@ -402,14 +405,22 @@ fn after_a_graceful_stop_the_table_waits_for_the_first_synced_full_sync() {
         "our OPEN has the Restart State bit"
     );
     let mut more = HostPlan::default();
-    more.bgp.updates.insert(route("10.96.0.10/32"), community(3));
+    more.bgp
+        .updates
+        .insert(route("10.96.0.10/32"), community(3));
     backend.apply(&more, &mut mirror).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(our_session(&peer).unwrap().updates_received, 0, "still held");
+    assert_eq!(
+        our_session(&peer).unwrap().updates_received,
+        0,
+        "still held"
+    );
 
     // The view is synced: its full sync brings the rest, then the table goes.
     let mut rest = HostPlan::default();
-    rest.bgp.creates.insert(route("10.96.0.11/32"), community(7));
+    rest.bgp
+        .creates
+        .insert(route("10.96.0.11/32"), community(7));
     backend.apply(&rest, &mut mirror).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(our_session(&peer).unwrap().updates_received, 0);
@@ -435,14 +446,20 @@ fn with_graceful_restart_a_settings_change_restarts_without_notification() {
     backend.apply(&plan, &mut mirror).unwrap();
     wait_for_table(&peer, &["10.96.0.10/32", "10.96.0.11/32"]);
     backend.synced_view_applied();
-    assert_eq!(our_graceful_restart(&peer).map(|g| g.restarting), Some(false));
+    assert_eq!(
+        our_graceful_restart(&peer).map(|g| g.restarting),
+        Some(false)
+    );
 
     // A new router ID and a new route in the same plan.
     let mut change = HostPlan::default();
     let mut new = graceful(settings(OUR_ASN, "127.0.0.1:0"));
     new.router_id = Ipv4Addr::new(10, 0, 0, 9);
     change.bgp_speaker.updates.insert(BgpSpeakerKey, new);
-    change.bgp.creates.insert(route("10.96.0.12/32"), community(8));
+    change
+        .bgp
+        .creates
+        .insert(route("10.96.0.12/32"), community(8));
     assert!(backend.apply(&change, &mut mirror).unwrap().is_empty());
 
     let down = wait_for("the old session to go down", || {

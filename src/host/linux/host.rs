@@ -246,6 +246,12 @@ impl HostNetwork for LinuxHost {
         Ok(applied)
     }
 
+    fn synced_view_applied(&mut self) {
+        if let Some(bgp) = &mut self.bgp {
+            bgp.synced_view_applied();
+        }
+    }
+
     /// Over ctnetlink, in kroute's network namespace.
     fn flush_conntrack(&mut self, flush: &ConntrackFlush) -> Result<ConntrackReport, HostError> {
         conntrack::flush(flush).map_err(|e| HostError::Conntrack {
