@@ -275,3 +275,7 @@ pub fn from_wire(attrs: &[PathAttribute], next_hop: IpAddr) -> PathAttrs {
     }
     out
 }
+
+#[cfg(test)]
+#[path = "attrs_tests.rs"]
+mod tests;

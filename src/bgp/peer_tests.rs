@@ -210,6 +210,29 @@ fn ibgp_exports_local_pref_and_an_empty_path_and_honours_only_peers() {
     );
 }
 
+#[test]
+fn except_peers_are_skipped_and_large_communities_exported() {
+    let not_here = RouteAttrs {
+        except_peers: vec![peer_addr()],
+        ..RouteAttrs::default()
+    };
+    let large = RouteAttrs {
+        large_communities: vec![[64512, 1, 2]],
+        except_peers: vec!["192.0.2.99".parse().unwrap()],
+        ..RouteAttrs::default()
+    };
+    let routes = local(&[("10.0.0.1/32", not_here), ("10.0.0.2/32", large)], true);
+    let (p, _) = established(config(), routes);
+    let sent = p.routes().advertised;
+    let got: Vec<(String, Vec<LargeCommunity>)> = (sent.iter())
+        .map(|(n, a)| (n.to_string(), a.large_communities.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [("10.0.0.2/32".to_string(), vec![LargeCommunity(64512, 1, 2)])]
+    );
+}
+
 /// An UPDATE from the peer announcing 10.9.0.0/16.
 fn peer_update() -> Vec<u8> {
     raw_update(0, [192, 0, 2, 2], &[16, 10, 9])
