@@ -228,8 +228,9 @@ fn supported(config: &Config) -> Result<SourceChoice, String> {
 fn kube_settings(config: &Config) -> KubeSourceSettings {
     KubeSourceSettings {
         node_name: config.node_name.clone(),
-        // The BGP mesh needs every Node; the proxy only this one.
-        watch_all_nodes: config.bgp.enabled && config.bgp.nodes_full_mesh,
+        // The BGP mesh and route reflection (rr.server / rr.client, with
+        // or without nodesFullMesh) need every Node; the proxy only this one.
+        watch_all_nodes: config.bgp.enabled,
     }
 }
 
