@@ -20,6 +20,8 @@ pub mod backoff;
 pub mod codec;
 pub mod config;
 pub mod fsm;
+pub mod import;
+pub mod loc_rib;
 mod fsm_collision;
 mod fsm_event;
 #[cfg(test)]
