@@ -20,12 +20,12 @@ pub mod backoff;
 pub mod codec;
 pub mod config;
 pub mod fsm;
-pub mod import;
-pub mod loc_rib;
 mod fsm_collision;
 mod fsm_event;
 #[cfg(test)]
 mod fsm_test_util;
+pub mod import;
+pub mod loc_rib;
 pub mod open;
 pub mod pack;
 pub mod peer;
