@@ -17,7 +17,6 @@ use tokio::task::JoinHandle;
 
 use super::config::{PeerSpec, SpeakerConfig};
 use super::fsm::StopReason;
-use super::listeners::Listeners;
 use super::peer::{LocalRib, LocalRoutes, Peer, PeerRoutes, PeerStatus};
 use super::tasks::{self, PeerCommand};
 use super::{OriginatedRoute, RouteAttrs};
@@ -159,15 +158,23 @@ impl Speaker {
                     addr: *addr,
                     source,
                 })?;
-            listeners.push((l.local_addr().unwrap_or(*addr), l));
+            listeners.push(l);
         }
-        let listening = listeners.iter().map(|(a, _)| *a).collect();
+        let listening = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
         let (tx, rx) = mpsc::unbounded_channel();
         let accept_tx = tx.clone();
-        let listeners = Listeners::spawn(listeners, move |stream, addr| {
-            let _ = accept_tx.send(Command::Accepted(stream, addr));
-        })
-        .map_err(|(addr, source)| SpeakerError::Listen { addr, source })?;
+        let listeners = listeners
+            .into_iter()
+            .map(|l| {
+                let tx = accept_tx.clone();
+                tasks::spawn_listener(l, move |stream, addr| {
+                    let _ = tx.send(Command::Accepted(stream, addr));
+                })
+            })
+            .collect();
         let actor = Actor {
             local: LocalRoutes {
                 routes: Arc::new(LocalRib::new()),
@@ -210,7 +217,7 @@ struct Actor {
     config: SpeakerConfig,
     peers: BTreeMap<IpAddr, PeerEntry>,
     local: LocalRoutes,
-    listeners: Listeners,
+    listeners: Vec<JoinHandle<()>>,
 }
 
 impl Actor {
@@ -236,7 +243,6 @@ impl Actor {
                 let known = match self.peers.remove(&address) {
                     Some(entry) => {
                         stop(entry, false, StopReason::PeerDeconfigured).await;
-                        self.listeners.set_key(address, None);
                         true
                     }
                     None => false,
@@ -304,10 +310,6 @@ impl Actor {
 
     fn set_peer(&mut self, spec: PeerSpec) {
         let config = spec.session_config(&self.config);
-        let old_key = self.peers.get(&spec.address).map(|e| &e.spec.password);
-        if old_key.unwrap_or(&None) != &spec.password {
-            self.listeners.set_key(spec.address, spec.password.as_ref());
-        }
         if let Some(entry) = self.peers.get_mut(&spec.address) {
             if entry.spec != spec {
                 entry.spec = spec.clone();
@@ -330,7 +332,9 @@ impl Actor {
     }
 
     async fn shutdown(&mut self, graceful: bool) {
-        self.listeners.abort();
+        for l in self.listeners.drain(..) {
+            l.abort();
+        }
         let peers = std::mem::take(&mut self.peers);
         let stops = peers
             .into_values()
