@@ -77,10 +77,52 @@ impl PeerSpec {
             connect_retry: speaker.connect_retry,
         }
     }
+
+    /// The TTL (IPv6: hop limit) of what this session sends: 255 with GTSM,
+    /// else `multihop_ttl`, else 1 for eBGP (a directly connected peer, as
+    /// FRR and GoBGP default) and 255 for iBGP.
+    pub fn ttl(&self, ibgp: bool) -> u8 {
+        if self.gtsm {
+            return u8::MAX;
+        }
+        match self.multihop_ttl {
+            Some(ttl) => ttl.max(1),
+            None if ibgp => u8::MAX,
+            None => 1,
+        }
+    }
+
+    /// With GTSM (RFC 5082), the lowest TTL a packet from the peer may
+    /// arrive with: 255 for a direct peer, 255 - (hops - 1) for one
+    /// `multihop_ttl` hops away.
+    pub fn min_ttl(&self) -> Option<u8> {
+        let hops = self.multihop_ttl.unwrap_or(1).max(1);
+        self.gtsm.then(|| u8::MAX - (hops - 1))
+    }
+
+    /// Whether a change from `old` to `self` needs the session's sockets
+    /// made anew (a new connection, so a reset): the MD5 key, TTL, GTSM or
+    /// the source address changed.
+    pub fn transport_changed(&self, old: &PeerSpec) -> bool {
+        (
+            &self.password,
+            self.multihop_ttl,
+            self.gtsm,
+            self.local_address,
+            self.port,
+        ) != (
+            &old.password,
+            old.multihop_ttl,
+            old.gtsm,
+            old.local_address,
+            old.port,
+        )
+    }
 }
 
 impl From<&PeerConfig> for PeerSpec {
-    /// TCP MD5 (`password`) and multihop TTL are not applied yet.
+    /// The password (a file read at plan time) and multihop TTL are set by
+    /// the planner (`sync::bgp_sources`).
     fn from(p: &PeerConfig) -> Self {
         PeerSpec {
             address: p.address,
@@ -94,3 +136,7 @@ impl From<&PeerConfig> for PeerSpec {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

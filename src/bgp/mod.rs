@@ -25,6 +25,7 @@ mod fsm_event;
 #[cfg(test)]
 mod fsm_test_util;
 pub mod import;
+mod listeners;
 pub mod loc_rib;
 pub mod open;
 pub mod pack;
@@ -32,6 +33,7 @@ pub mod peer;
 pub mod restart_marker;
 pub mod rib;
 pub mod slot;
+pub mod socket_opts;
 pub mod speaker;
 mod tasks;
 pub mod update_decode;

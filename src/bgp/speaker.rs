@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::config::{PeerSpec, SpeakerConfig};
 use super::fsm::StopReason;
+use super::listeners::Listeners;
 use super::peer::{LocalRib, LocalRoutes, Peer, PeerRoutes, PeerStatus};
 use super::tasks::{self, PeerCommand};
 use super::{OriginatedRoute, RouteAttrs};
@@ -158,23 +159,15 @@ impl Speaker {
                     addr: *addr,
                     source,
                 })?;
-            listeners.push(l);
+            listeners.push((l.local_addr().unwrap_or(*addr), l));
         }
-        let listening = listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect();
+        let listening = listeners.iter().map(|(a, _)| *a).collect();
         let (tx, rx) = mpsc::unbounded_channel();
         let accept_tx = tx.clone();
-        let listeners = listeners
-            .into_iter()
-            .map(|l| {
-                let tx = accept_tx.clone();
-                tasks::spawn_listener(l, move |stream, addr| {
-                    let _ = tx.send(Command::Accepted(stream, addr));
-                })
-            })
-            .collect();
+        let listeners = Listeners::spawn(listeners, move |stream, addr| {
+            let _ = accept_tx.send(Command::Accepted(stream, addr));
+        })
+        .map_err(|(addr, source)| SpeakerError::Listen { addr, source })?;
         let actor = Actor {
             local: LocalRoutes {
                 routes: Arc::new(LocalRib::new()),
@@ -217,7 +210,7 @@ struct Actor {
     config: SpeakerConfig,
     peers: BTreeMap<IpAddr, PeerEntry>,
     local: LocalRoutes,
-    listeners: Vec<JoinHandle<()>>,
+    listeners: Listeners,
 }
 
 impl Actor {
@@ -243,6 +236,7 @@ impl Actor {
                 let known = match self.peers.remove(&address) {
                     Some(entry) => {
                         stop(entry, false, StopReason::PeerDeconfigured).await;
+                        self.listeners.set_key(address, None);
                         true
                     }
                     None => false,
@@ -310,6 +304,10 @@ impl Actor {
 
     fn set_peer(&mut self, spec: PeerSpec) {
         let config = spec.session_config(&self.config);
+        let old_key = self.peers.get(&spec.address).map(|e| &e.spec.password);
+        if old_key.unwrap_or(&None) != &spec.password {
+            self.listeners.set_key(spec.address, spec.password.as_ref());
+        }
         if let Some(entry) = self.peers.get_mut(&spec.address) {
             if entry.spec != spec {
                 entry.spec = spec.clone();
@@ -332,9 +330,7 @@ impl Actor {
     }
 
     async fn shutdown(&mut self, graceful: bool) {
-        for l in self.listeners.drain(..) {
-            l.abort();
-        }
+        self.listeners.abort();
         let peers = std::mem::take(&mut self.peers);
         let stops = peers
             .into_values()

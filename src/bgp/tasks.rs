@@ -10,11 +10,12 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -23,6 +24,8 @@ use super::codec::{self, HEADER_LEN, MAX_EXTENDED_LEN};
 use super::config::PeerSpec;
 use super::fsm::{Action, ConnId, Direction, Event, SessionConfig, StopReason, Timer};
 use super::peer::{Input, LocalRoutes, Peer, PeerRoutes, PeerStatus};
+use super::socket_opts::{self, SocketOptError};
+use crate::host::bgp::PeerPassword;
 
 /// Frames queued from the readers of one peer before they wait (TCP
 /// back-pressure on a peer that floods).
@@ -59,24 +62,6 @@ struct ConnIo {
     writer: mpsc::UnboundedSender<Vec<u8>>,
     writer_task: JoinHandle<()>,
     reader_task: JoinHandle<()>,
-}
-
-/// Accepts connections on `listener` and hands each to `on_accept`.
-pub(super) fn spawn_listener<F>(listener: TcpListener, on_accept: F) -> JoinHandle<()>
-where
-    F: Fn(TcpStream, SocketAddr) + Send + 'static,
-{
-    tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, addr)) => on_accept(stream, addr),
-                Err(e) => {
-                    tracing::warn!(error = %e, "BGP listener: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    })
 }
 
 /// Starts a peer's task; it starts the session at once.
@@ -147,14 +132,24 @@ impl PeerTask {
         match command {
             PeerCommand::Routes(local) => self.input(Input::Routes(local)),
             PeerCommand::Reconfigure(spec, config) => {
+                // A new key, TTL or source address needs new connections;
+                // the session resets itself only for its own parameters.
+                let reset = spec.transport_changed(self.peer.spec())
+                    && *self.peer.session().config() == config;
                 let actions = self
                     .peer
                     .reconfigure(spec, config, Instant::now().into_std());
                 self.execute(actions);
+                if reset {
+                    self.input(Input::Session(Event::Stop(StopReason::ConfigChange)));
+                    self.input(Input::Session(Event::Start));
+                }
             }
             PeerCommand::Accepted(stream) => {
-                let conn = self.next_id();
-                self.attach(conn, stream, Direction::Incoming);
+                if let Some(stream) = self.admit(stream) {
+                    let conn = self.next_id();
+                    self.attach(conn, stream, Direction::Incoming);
+                }
             }
             PeerCommand::Status(reply) => {
                 let _ = reply.send(self.peer.status(Instant::now().into_std()));
@@ -183,6 +178,35 @@ impl PeerTask {
         }
         if let Some((_, task)) = self.connecting.take() {
             task.abort();
+        }
+    }
+
+    /// The socket options of this peer's connections: (TTL, GTSM minimum).
+    fn ttls(&self) -> (u8, Option<u8>) {
+        let spec = self.peer.spec();
+        (
+            spec.ttl(self.peer.session().config().ibgp()),
+            spec.min_ttl(),
+        )
+    }
+
+    /// An accepted connection, if it reached the local address the peer is
+    /// configured with (none: any) and takes its TTL options. Its MD5 key
+    /// is the listener's (set by the speaker).
+    fn admit(&self, stream: TcpStream) -> Option<TcpStream> {
+        let spec = self.peer.spec();
+        let local = stream.local_addr().ok()?.ip().to_canonical();
+        if spec.local_address.is_some_and(|want| want != local) {
+            tracing::debug!(peer = %spec.address, %local, "BGP connection to another local address than the peer's refused");
+            return None;
+        }
+        let (ttl, min_ttl) = self.ttls();
+        match set_ttls(&stream, spec.address, ttl, min_ttl) {
+            Ok(()) => Some(stream),
+            Err(e) => {
+                tracing::warn!(error = %e, "BGP connection refused");
+                None
+            }
         }
     }
 
@@ -265,12 +289,21 @@ impl PeerTask {
         let spec = self.peer.spec();
         let remote = SocketAddr::new(spec.address, spec.port);
         let local = spec.local_address;
+        let password = spec.password.clone();
+        let (ttl, min_ttl) = self.ttls();
         let tx = self.io_tx.clone();
         let task = tokio::spawn(async move {
-            let io = match connect(remote, local).await {
-                Ok(stream) => Io::Connected { conn, stream },
+            let socket = outgoing(remote, local, password.as_ref(), ttl, min_ttl);
+            let io = match socket {
+                Ok(socket) => match socket.connect(remote).await {
+                    Ok(stream) => Io::Connected { conn, stream },
+                    Err(e) => {
+                        tracing::debug!(peer = %remote, error = %e, "BGP connect failed");
+                        Io::ConnectFailed { conn }
+                    }
+                },
                 Err(e) => {
-                    tracing::debug!(peer = %remote, error = %e, "BGP connect failed");
+                    tracing::warn!(peer = %remote, error = %e, "BGP connect failed");
                     Io::ConnectFailed { conn }
                 }
             };
@@ -357,7 +390,38 @@ impl PeerTask {
     }
 }
 
-async fn connect(remote: SocketAddr, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
+/// Why an outgoing socket could not be made.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error("cannot make the socket: {0}")]
+    Socket(#[from] std::io::Error),
+    #[error(transparent)]
+    Option(#[from] SocketOptError),
+}
+
+/// The TTL options of a peer's connection.
+fn set_ttls(
+    socket: &impl AsFd,
+    peer: IpAddr,
+    ttl: u8,
+    min_ttl: Option<u8>,
+) -> Result<(), SocketOptError> {
+    socket_opts::set_ttl(socket, peer, ttl)?;
+    match min_ttl {
+        Some(min) => socket_opts::set_min_ttl(socket, peer, min),
+        None => Ok(()),
+    }
+}
+
+/// An outgoing socket to `remote`, bound to `local` when given, with the
+/// peer's MD5 key and TTL options set before it connects.
+fn outgoing(
+    remote: SocketAddr,
+    local: Option<IpAddr>,
+    password: Option<&PeerPassword>,
+    ttl: u8,
+    min_ttl: Option<u8>,
+) -> Result<TcpSocket, ConnectError> {
     let socket = match remote {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
@@ -365,7 +429,11 @@ async fn connect(remote: SocketAddr, local: Option<IpAddr>) -> std::io::Result<T
     if let Some(ip) = local {
         socket.bind(SocketAddr::new(ip, 0))?;
     }
-    socket.connect(remote).await
+    if let Some(p) = password {
+        socket_opts::set_md5_key(&socket, remote.ip(), Some(p.0.as_bytes()))?;
+    }
+    set_ttls(&socket, remote.ip(), ttl, min_ttl)?;
+    Ok(socket)
 }
 
 /// Reads one whole message: the header, then the rest of the length it
