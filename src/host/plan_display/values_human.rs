@@ -1,7 +1,9 @@
 //! One line for an artifact's value in `kroute plan`'s text, for the
 //! facets without a renderer of their own (health checks, BGP speaker,
 //! peers and routes): the fields that are set, `name value`, from the
-//! value's JSON form, by name. Durations read as seconds, communities as `AA:NN`.
+//! value's JSON form, by name. A field is unset when it is null, false,
+//! empty or zero (`max_prefixes 0` means no limit). Durations read as
+//! seconds, communities as `AA:NN`.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -23,6 +25,7 @@ fn is_set(v: &Value) -> bool {
         Value::Null | Value::Bool(false) => false,
         Value::Array(items) => !items.is_empty(),
         Value::String(s) => !s.is_empty(),
+        Value::Number(n) => n.as_f64() != Some(0.0),
         _ => true,
     }
 }
