@@ -208,19 +208,23 @@ mod bgp_in_process {
             .unwrap();
         let socket = servers.admin_socket.clone();
 
-        // Wait (10 s at most) for the session and both routes.
+        // Wait (30 s at most: a bound for a busy machine) for the session,
+        // both routes and the remote's End-of-RIB, which follows its route.
         let mut peers = None;
-        for _ in 0..1000 {
+        for _ in 0..3000 {
             let doc: PeersDoc = fetch_bgp(&socket, &BgpRequest::Peers).await.unwrap();
             if doc.peers.first().is_some_and(|p| {
-                p.state == "established" && p.routes_sent == 1 && p.routes_received == 1
+                p.state == "established"
+                    && p.routes_sent == 1
+                    && p.routes_received == 1
+                    && !p.end_of_rib_received.is_empty()
             }) {
                 peers = Some(doc);
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let peers = peers.expect("the session up with one route each way");
+        let peers = peers.expect("the session up with one route and End-of-RIB each way");
         let p = &peers.peers[0];
         assert_eq!((p.address, p.asn), (theirs, 65000));
         assert!(p.uptime_seconds.is_some() && p.updates_sent >= 2, "{p:?}");

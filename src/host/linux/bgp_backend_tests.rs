@@ -135,16 +135,21 @@ fn received(peer: &Speaker) -> BTreeMap<IpNet, PathAttrs> {
 }
 
 /// Waits until the peer holds exactly `prefixes` from us and has our
-/// End-of-RIB; returns the UPDATEs it has received so far.
+/// End-of-RIB; returns the UPDATEs it has received so far. The status and
+/// the table are two requests: the count is taken only when it is the same
+/// before and after the table was read (an UPDATE arriving in between
+/// would otherwise be in the table and not in the count).
 fn wait_for_table(peer: &Speaker, prefixes: &[&str]) -> u64 {
     let want: Vec<IpNet> = prefixes.iter().map(|p| p.parse().unwrap()).collect();
     wait_for("the peer to hold our table", || {
         let status = our_session(peer)?;
         let got: Vec<IpNet> = received(peer).into_keys().collect();
+        let count = our_session(peer)?.updates_received;
         (status.state == State::Established
             && !status.end_of_rib_received.is_empty()
-            && got == want)
-            .then_some(status.updates_received)
+            && got == want
+            && count == status.updates_received)
+            .then_some(count)
     })
 }
 
