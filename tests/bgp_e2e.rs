@@ -26,8 +26,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use support::bgp::{Link, normalized, table_differs};
-use support::bgp_daemons::{DaemonConfig, HeldPath, Kind, Neighbor, PeerDaemon, community};
-use support::kroute_process::{Kroute, write_config};
+use support::bgp_daemons::{DaemonConfig, HeldPath, Kind, PeerDaemon, community};
+use support::kroute_process::{Kroute, write_config_with_bgp};
 use support::manifests::{
     IpFamily, LbIngress, ManifestDir, ServicePort, ServiceSpec, SliceEndpoint, node_yaml_dual,
     slice_yaml,
@@ -244,10 +244,7 @@ fn local(local_ready: bool) -> String {
 
 /// kroute's config: the test's standalone config plus the `bgp:` block.
 fn kroute_config(dir: &ManifestDir, case: &Case) -> std::path::PathBuf {
-    let path = write_config(&dir.scratch(), NODE, &dir.path(), "30s");
-    let mut yaml = std::fs::read_to_string(&path).expect("read config");
-    let _ = write!(
-        yaml,
+    let bgp = format!(
         "bgp:
   enabled: true
   asn: {NODE_ASN}
@@ -270,25 +267,11 @@ fn kroute_config(dir: &ManifestDir, case: &Case) -> std::path::PathBuf {
         peer6 = LINK.peer_ip6,
         asn = case.peer_asn,
     );
-    std::fs::write(&path, yaml).expect("write config");
-    path
+    write_config_with_bgp(&dir.scratch(), NODE, &dir.path(), "30s", &bgp)
 }
 
 fn daemon_config(case: &Case) -> DaemonConfig {
-    let neighbor = |address: &str, local: &str| Neighbor {
-        address: ip(address),
-        asn: NODE_ASN,
-        local: ip(local),
-    };
-    DaemonConfig {
-        asn: case.peer_asn,
-        router_id: LINK.peer_ip.parse().expect("router id"),
-        neighbors: vec![
-            neighbor(LINK.node_ip, LINK.peer_ip),
-            neighbor(LINK.node_ip6, LINK.peer_ip6),
-        ],
-        announce: Vec::new(),
-    }
+    LINK.dual_session_daemon(case.peer_asn, NODE_ASN, None)
 }
 
 /// Waits until the daemon holds exactly what `state` announces on both

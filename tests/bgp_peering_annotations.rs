@@ -15,13 +15,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use support::bgp::{Link, normalized, table_differs};
-use support::bgp_daemons::{DaemonConfig, HeldPath, Kind, Neighbor, PeerDaemon};
-use support::kroute_process::{Kroute, write_config};
+use support::bgp_daemons::{HeldPath, Kind, PeerDaemon};
+use support::kroute_process::{Kroute, write_config_with_bgp};
 use support::manifests::{ManifestDir, ServicePort, ServiceSpec, node_yaml_dual};
 use support::servers::Transport;
 use support::wait::{FAILURE_BOUND, wait_for};
@@ -77,10 +76,7 @@ fn node(peers: bool) -> String {
 }
 
 fn kroute_config(dir: &ManifestDir) -> std::path::PathBuf {
-    let path = write_config(&dir.scratch(), NODE, &dir.path(), "30s");
-    let mut yaml = std::fs::read_to_string(&path).expect("read config");
-    let _ = write!(
-        yaml,
+    let bgp = format!(
         "bgp:
   enabled: true
   asn: {NODE_ASN}
@@ -95,8 +91,7 @@ fn kroute_config(dir: &ManifestDir) -> std::path::PathBuf {
 ",
         peer = LINK.peer_ip,
     );
-    std::fs::write(&path, yaml).expect("write config");
-    path
+    write_config_with_bgp(&dir.scratch(), NODE, &dir.path(), "30s", &bgp)
 }
 
 /// eBGP paths from the node's address over the session of `v6`.
@@ -142,20 +137,7 @@ fn frr_gets_service_and_node_annotation_peers_live() {
     dir.write("node.yaml", &node(false));
     dir.write("web.yaml", &service("web", 10, &[own_peer()]));
     dir.write("db.yaml", &service("db", 20, &[]));
-    let neighbor = |address: &str, local: &str| Neighbor {
-        address: ip(address),
-        asn: NODE_ASN,
-        local: ip(local),
-    };
-    let config = DaemonConfig {
-        asn: PEER_ASN,
-        router_id: LINK.peer_ip.parse().expect("router id"),
-        neighbors: vec![
-            neighbor(LINK.node_ip, LINK.peer_ip),
-            neighbor(LINK.node_ip6, LINK.peer_ip6),
-        ],
-        announce: Vec::new(),
-    };
+    let config = LINK.dual_session_daemon(PEER_ASN, NODE_ASN, None);
     let daemon = Kind::Frr.start(&peer_ns, &config);
     let d = daemon.as_ref();
     let kroute = Kroute::start(&node_ns, &kroute_config(&dir));

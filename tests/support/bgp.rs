@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use kroute::bgp::open::GracefulRestart;
 use kroute::bgp::{OriginatedRoute, PeerSpec, RouteAttrs, Speaker, SpeakerConfig, SpeakerHandle};
 
-use super::bgp_daemons::{DaemonConfig, HeldPath, Kind, PeerDaemon, community, prefixes};
+use super::bgp_daemons::{DaemonConfig, HeldPath, Kind, Neighbor, PeerDaemon, community, prefixes};
 use super::netns::{NetNs, veth};
 use super::ns_thread;
 use super::wait::{FAILURE_BOUND, wait_for, wait_until};
@@ -140,6 +140,31 @@ impl Link {
             ns.ip(&["-6", "addr", "add", &ip, "dev", dev, "nodad"]);
         }
         (node, peer)
+    }
+
+    /// The peer daemon (AS `asn`) with two sessions to the node (AS
+    /// `node_asn`): its IPv4 and its IPv6 address, each with `password`.
+    pub fn dual_session_daemon(
+        &self,
+        asn: u32,
+        node_asn: u32,
+        password: Option<&str>,
+    ) -> DaemonConfig {
+        let neighbor = |address: &str, local: &str| Neighbor {
+            address: address.parse().expect("node address"),
+            asn: node_asn,
+            local: local.parse().expect("peer address"),
+            password: password.map(str::to_string),
+        };
+        DaemonConfig {
+            asn,
+            router_id: self.peer_ip.parse().expect("router id"),
+            neighbors: vec![
+                neighbor(self.node_ip, self.peer_ip),
+                neighbor(self.node_ip6, self.peer_ip6),
+            ],
+            announce: Vec::new(),
+        }
     }
 
     /// The node's and the peer's addresses on a session over `t`.

@@ -58,6 +58,22 @@ admin:
     path
 }
 
+/// Like [`write_config`], followed by `bgp_block` (a whole `bgp:` block,
+/// as YAML at column 0).
+pub fn write_config_with_bgp(
+    dir: &Path,
+    node_name: &str,
+    manifests: &Path,
+    sync_period: &str,
+    bgp_block: &str,
+) -> PathBuf {
+    let path = write_config(dir, node_name, manifests, sync_period);
+    let mut yaml = std::fs::read_to_string(&path).expect("read kroute config");
+    yaml.push_str(bgp_block);
+    std::fs::write(&path, yaml).expect("write kroute config");
+    path
+}
+
 /// `kroute <args>` in `ns`, run to completion.
 pub fn kroute_once(ns: &NetNs, args: &[&str]) -> Output {
     let mut argv = vec![kroute_bin()];

@@ -42,6 +42,10 @@ pub fn config_text(c: &DaemonConfig) -> String {
         conf.push_str("}\n");
     }
     for (i, n) in c.neighbors.iter().enumerate() {
+        assert!(
+            n.password.is_none(),
+            "the BIRD harness sets no MD5 password"
+        );
         let _ = write!(
             conf,
             "protocol bgp kroute{i} {{

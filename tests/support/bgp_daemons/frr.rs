@@ -39,6 +39,9 @@ router bgp {}
         let _ = writeln!(conf, " neighbor {} remote-as {}", n.address, n.asn);
         let _ = writeln!(conf, " neighbor {} timers connect 1", n.address);
         let _ = writeln!(conf, " neighbor {} update-source {}", n.address, n.local);
+        if let Some(password) = &n.password {
+            let _ = writeln!(conf, " neighbor {} password {password}", n.address);
+        }
     }
     for (afi, v6) in [("ipv4", false), ("ipv6", true)] {
         let _ = writeln!(conf, " address-family {afi} unicast");

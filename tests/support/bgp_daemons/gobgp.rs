@@ -38,6 +38,10 @@ pub fn config_text(c: &DaemonConfig) -> String {
         locals.join(", ")
     );
     for n in &c.neighbors {
+        assert!(
+            n.password.is_none(),
+            "the gobgpd harness sets no MD5 password"
+        );
         let _ = write!(
             conf,
             r#"

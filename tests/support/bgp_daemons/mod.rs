@@ -21,6 +21,9 @@ pub struct Neighbor {
     pub address: IpAddr,
     pub asn: u32,
     pub local: IpAddr,
+    /// The session's TCP MD5 password (FRR only: the other daemons' configs
+    /// refuse one).
+    pub password: Option<String>,
 }
 
 /// What a test daemon is: its AS, router ID, sessions, and the prefixes it
@@ -43,6 +46,7 @@ impl DaemonConfig {
                 address: node.parse().expect("neighbor address"),
                 asn: node_asn,
                 local: local.parse().expect("local address"),
+                password: None,
             }],
             announce: Vec::new(),
         }
