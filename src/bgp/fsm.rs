@@ -55,6 +55,9 @@ pub struct Session {
     auto: bool,
     /// The next OPEN carries the graceful restart Restart State bit.
     restarting: bool,
+    /// Closed for exceeding the prefix limit: connections are refused until
+    /// the ConnectRetry timer fires.
+    held_off: bool,
     last_down: Option<DownReason>,
 }
 
@@ -108,6 +111,7 @@ impl Session {
             contender: None,
             negotiated: None,
             auto: false,
+            held_off: false,
             restarting,
             last_down: None,
         }
@@ -174,6 +178,9 @@ impl Session {
             Event::TcpClosed { conn } => self.closed(conn, now, &mut out),
             Event::Received { conn, frame } => self.received(conn, &frame, now, &mut out),
             Event::ConfigChanged(config) => self.reconfigure(config, now, &mut out),
+            Event::PrefixLimitExceeded { family, limit } => {
+                self.prefix_limit(family, limit, now, &mut out)
+            }
         }
         out
     }
@@ -207,7 +214,10 @@ impl Session {
 
     fn timer(&mut self, timer: Timer, now: Instant, out: &mut Vec<Action>) {
         match (timer, self.state) {
-            (Timer::ConnectRetry, State::Idle) if self.auto => self.start(now, out),
+            (Timer::ConnectRetry, State::Idle) if self.auto => {
+                self.held_off = false;
+                self.start(now, out)
+            }
             (Timer::ConnectRetry, State::Connect) => {
                 out.push(Action::CancelConnect);
                 self.connect(now, out);
@@ -246,7 +256,7 @@ impl Session {
 
     fn connected(&mut self, conn: Conn, now: Instant, out: &mut Vec<Action>) {
         match self.state {
-            State::Idle if !self.auto => out.push(Action::Close { conn: conn.id }),
+            State::Idle if !self.auto || self.held_off => out.push(Action::Close { conn: conn.id }),
             State::Idle | State::Connect | State::Active => {
                 if self.state == State::Connect && conn.dir == Direction::Incoming {
                     out.push(Action::CancelConnect);
@@ -437,6 +447,38 @@ impl Session {
         }
     }
 
+    /// Cease / Maximum Number of Prefixes Reached on an Established session
+    /// (data: AFI, SAFI unicast, the limit), down, and held off for the
+    /// whole ConnectRetryTime (the back-off's cap) before trying again.
+    fn prefix_limit(&mut self, family: Family, limit: u32, now: Instant, out: &mut Vec<Action>) {
+        let Some(conn) = (self.primary.as_ref())
+            .filter(|_| self.state == State::Established)
+            .map(|c| c.id)
+        else {
+            return;
+        };
+        let afi: u16 = match family {
+            Family::Ip => 1,
+            Family::Ip6 => 2,
+        };
+        let mut value = afi.to_be_bytes().to_vec();
+        value.push(1);
+        value.extend(limit.to_be_bytes());
+        let n = BgpNotificationMessage::CeaseError(CeaseError::MaximumNumberOfPrefixesReached {
+            value: value.into_boxed_slice(),
+        });
+        let (code, sub) = codec::notification_code(&n);
+        out.push(notify(conn, n));
+        self.go_idle(DownReason::NotificationSent(code, sub), out);
+        if self.auto {
+            self.held_off = true;
+            out.push(Action::ArmTimer {
+                timer: Timer::ConnectRetry,
+                at: now + self.backoff.cap(),
+            });
+        }
+    }
+
     /// Closes every connection and timer; Idle.
     fn go_idle(&mut self, reason: DownReason, out: &mut Vec<Action>) {
         for conn in [self.primary.take(), self.contender.take()]
@@ -458,6 +500,7 @@ impl Session {
             self.last_down = Some(reason);
         }
         self.state = State::Idle;
+        self.held_off = false;
         self.negotiated = None;
         self.decode = DecodeContext::initial(self.config.peer_asn, self.config.ibgp());
     }

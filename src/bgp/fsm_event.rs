@@ -111,6 +111,14 @@ pub enum Event {
         frame: Vec<u8>,
     },
     ConfigChanged(SessionConfig),
+    /// The peer sent more accepted prefixes than its `max_prefixes`
+    /// (`limit`), the last in `family`: Cease / Maximum Number of Prefixes
+    /// Reached (RFC 4486), then no new connection either way until a whole
+    /// ConnectRetryTime has passed.
+    PrefixLimitExceeded {
+        family: Family,
+        limit: u32,
+    },
 }
 
 /// The session is Established.

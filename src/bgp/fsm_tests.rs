@@ -331,3 +331,54 @@ fn connections_are_refused_while_stopped() {
     let a = h.connected(4, Direction::Incoming);
     assert_eq!(a, [Action::Close { conn: 4 }]);
 }
+
+#[test]
+fn a_prefix_limit_sends_cease_1_with_the_limit_and_holds_off_a_whole_connect_retry_time() {
+    let mut h = Harness::established(config(), 90);
+    let a = h.ev(Event::PrefixLimitExceeded {
+        family: Family::Ip6,
+        limit: 100,
+    });
+    assert_eq!(notifications(&a), [(1, (6, 1))]);
+    let data = a.iter().find_map(|a| match a {
+        Action::Send {
+            message: BgpMessage::Notification(BgpNotificationMessage::CeaseError(c)),
+            ..
+        } => Some(c.clone()),
+        _ => None,
+    });
+    let Some(CeaseError::MaximumNumberOfPrefixesReached { value }) = data else {
+        panic!("no Maximum Number of Prefixes Reached: {a:?}");
+    };
+    assert_eq!(*value, [0, 2, 1, 0, 0, 0, 100], "AFI 2, SAFI 1, limit 100");
+    assert!(a.contains(&Action::SessionDown(DownReason::NotificationSent(6, 1))));
+    assert_eq!(h.s.state(), State::Idle);
+
+    // Neither side reconnects before the ConnectRetryTime (2 s here), even
+    // though the back-off was reset when the session came up.
+    assert!(
+        !h.advance(Duration::from_millis(1900))
+            .contains(&Action::Connect)
+    );
+    assert_eq!(
+        h.connected(7, Direction::Incoming),
+        [Action::Close { conn: 7 }]
+    );
+    assert!(
+        h.advance(Duration::from_millis(200))
+            .contains(&Action::Connect)
+    );
+    let a = h.connected(8, Direction::Incoming);
+    assert!(!a.contains(&Action::Close { conn: 8 }), "{a:?}");
+}
+
+#[test]
+fn a_prefix_limit_outside_established_does_nothing() {
+    let mut h = Harness::new(config());
+    h.ev(Event::Start);
+    let a = h.ev(Event::PrefixLimitExceeded {
+        family: Family::Ip,
+        limit: 1,
+    });
+    assert!(a.is_empty(), "{a:?}");
+}

@@ -1,7 +1,8 @@
 //! One peer, pure: its session, the routes exported to it (Adj-RIB-Out,
-//! sent as a diff) and those received from it (Adj-RIB-In, kept for
-//! display until import policy lands). Wraps the FSM: its actions pass
-//! through, and the UPDATEs the routes need are added after them.
+//! sent as a diff) and those received from it (Adj-RIB-In: every received
+//! route, and which of them the import policy accepts, counted against the
+//! peer's `max_prefixes`). Wraps the FSM: its actions pass through, and the
+//! UPDATEs the routes need are added after them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -13,6 +14,8 @@ use ipnet::IpNet;
 use super::attrs::{LargeCommunity, Origin, PathAttrs};
 use super::config::PeerSpec;
 use super::fsm::{Action, DownReason, Event, Session, SessionConfig, SessionUp, State};
+use super::import;
+use super::loc_rib::Path;
 use super::open::Negotiated;
 use super::pack::{self, PackContext};
 use super::rib::{AdjRibOut, RibDiff, Table};
@@ -53,6 +56,8 @@ pub struct PeerStatus {
     pub last_down: Option<DownReason>,
     pub routes_sent: usize,
     pub routes_received: usize,
+    /// Of those, the ones the import policy accepts.
+    pub routes_accepted: usize,
     pub updates_sent: u64,
     pub updates_received: u64,
     /// Families whose End-of-RIB the peer has sent.
@@ -78,6 +83,8 @@ pub struct Peer {
     local: LocalRoutes,
     rib_out: AdjRibOut,
     rib_in: Table,
+    /// The prefixes of `rib_in` that `import::check` accepts.
+    accepted: usize,
     updates_sent: u64,
     updates_received: u64,
     end_of_rib_received: Vec<Family>,
@@ -94,6 +101,7 @@ impl Peer {
             local,
             rib_out: AdjRibOut::default(),
             rib_in: Table::new(),
+            accepted: 0,
             updates_sent: 0,
             updates_received: 0,
             end_of_rib_received: Vec::new(),
@@ -117,6 +125,7 @@ impl Peer {
         now: Instant,
     ) -> Vec<Action> {
         self.spec = spec;
+        self.accepted = (self.rib_in.keys()).filter(|p| self.accepts(p)).count();
         self.handle(Input::Session(Event::ConfigChanged(config)), now)
     }
 
@@ -129,6 +138,7 @@ impl Peer {
             }
         };
         let mut out = Vec::with_capacity(actions.len());
+        let mut over_limit = None;
         for action in actions {
             let follow = match &action {
                 Action::SessionUp(up) => {
@@ -142,11 +152,13 @@ impl Peer {
                     self.established_at = None;
                     self.rib_out.clear();
                     self.rib_in.clear();
+                    self.accepted = 0;
                     self.end_of_rib_received.clear();
                     false
                 }
                 Action::Update(update) => {
                     self.received(update);
+                    over_limit = over_limit.or(self.over_limit(update));
                     false
                 }
                 Action::RouteRefresh(family) => {
@@ -162,18 +174,80 @@ impl Peer {
                 out.extend(self.export());
             }
         }
+        out.extend(self.check_limit(over_limit, now));
         out
+    }
+
+    /// Whether the import policy takes `prefix` from this peer.
+    fn accepts(&self, prefix: &IpNet) -> bool {
+        let ibgp = self.session.config().ibgp();
+        import::check(prefix, &self.spec.accept_prefixes, ibgp).is_ok()
+    }
+
+    /// The family to name in a prefix-limit Cease when the accepted routes
+    /// now exceed `max_prefixes` (0: no limit) after `update`.
+    fn over_limit(&self, update: &CheckedUpdate) -> Option<Family> {
+        let limit = self.spec.max_prefixes;
+        if limit == 0 || self.accepted <= limit as usize {
+            return None;
+        }
+        let last = update.announced.iter().flat_map(|(_, p)| p).next_back();
+        Some(last.map_or(Family::Ip, |p| Family::of(&p.addr())))
+    }
+
+    /// Closes the session with Cease / Maximum Number of Prefixes Reached
+    /// when `over` says so, or (`None`) when the accepted count is over the
+    /// limit anyway (a lowered `max_prefixes`, a wider `accept_prefixes`).
+    fn check_limit(&mut self, over: Option<Family>, now: Instant) -> Vec<Action> {
+        let limit = self.spec.max_prefixes;
+        let over = over.or_else(|| {
+            (limit > 0 && self.accepted > limit as usize && self.up.is_some()).then_some(Family::Ip)
+        });
+        let Some(family) = over else {
+            return Vec::new();
+        };
+        tracing::warn!(
+            peer = %self.spec.address,
+            accepted = self.accepted,
+            max_prefixes = limit,
+            "BGP peer sent more accepted prefixes than its maxPrefixes: session closed (Cease, Maximum Number of Prefixes Reached), retried after the connect-retry time"
+        );
+        self.handle(
+            Input::Session(Event::PrefixLimitExceeded { family, limit }),
+            now,
+        )
+    }
+
+    /// The received routes the import policy accepts, as paths for the
+    /// best-path selection (`loc_rib`).
+    pub fn accepted_paths(&self) -> BTreeMap<IpNet, Path> {
+        let ibgp = self.session.config().ibgp();
+        (self.rib_in.iter())
+            .filter(|(p, _)| self.accepts(p))
+            .map(|(p, attrs)| {
+                let path = Path {
+                    attrs: Arc::clone(attrs),
+                    ibgp,
+                };
+                (*p, path)
+            })
+            .collect()
     }
 
     fn received(&mut self, update: &CheckedUpdate) {
         self.updates_received += 1;
         for prefix in &update.withdrawn {
-            self.rib_in.remove(prefix);
+            if self.rib_in.remove(prefix).is_some() && self.accepts(prefix) {
+                self.accepted -= 1;
+            }
         }
         for (attrs, prefixes) in &update.announced {
             let attrs = Arc::new(attrs.clone());
             for prefix in prefixes {
-                self.rib_in.insert(*prefix, Arc::clone(&attrs));
+                if self.rib_in.insert(*prefix, Arc::clone(&attrs)).is_none() && self.accepts(prefix)
+                {
+                    self.accepted += 1;
+                }
             }
         }
         if let Some(family) = update.end_of_rib
@@ -254,6 +328,7 @@ impl Peer {
             last_down: self.session.last_down(),
             routes_sent: self.rib_out.sent().len(),
             routes_received: self.rib_in.len(),
+            routes_accepted: self.accepted,
             updates_sent: self.updates_sent,
             updates_received: self.updates_received,
             end_of_rib_received: self.end_of_rib_received.clone(),

@@ -1,5 +1,6 @@
 //! A peer's exports: the initial table and End-of-RIB when the session comes
-//! up, then only changes; received routes kept until the session drops.
+//! up, then only changes; received routes kept until the session drops,
+//! those the import policy accepts counted against `max_prefixes`.
 
 use std::time::Instant;
 
@@ -34,8 +35,17 @@ fn peer_addr() -> IpAddr {
 
 /// A peer brought to Established over conn 1; the actions of the last step.
 fn established(config: SessionConfig, routes: LocalRoutes) -> (Peer, Vec<Action>) {
-    let now = Instant::now();
     let spec = PeerSpec::new(peer_addr(), config.peer_asn);
+    established_as(spec, config, routes)
+}
+
+/// Like `established`, with this spec.
+fn established_as(
+    spec: PeerSpec,
+    config: SessionConfig,
+    routes: LocalRoutes,
+) -> (Peer, Vec<Action>) {
+    let now = Instant::now();
     let mut p = Peer::new(spec, config.clone(), routes);
     p.handle(Input::Session(Event::Start), now);
     p.handle(
@@ -326,4 +336,108 @@ fn the_prepend_follows_our_asn_on_ebgp_and_is_the_whole_path_on_ibgp() {
             ("10.0.0.2/32".to_string(), vec![65100, 65100, 65100]),
         ]
     );
+}
+
+/// The peer (eBGP) accepting `accept`, at most `max` prefixes.
+fn importing(accept: &[&str], max: u32) -> Peer {
+    let spec = PeerSpec {
+        accept_prefixes: accept.iter().map(|p| net(p)).collect(),
+        max_prefixes: max,
+        ..PeerSpec::new(peer_addr(), PEER_ASN)
+    };
+    established_as(spec, config(), local(&[], true)).0
+}
+
+/// The peer's UPDATE announcing `nlri` (encoded prefixes).
+fn receive(p: &mut Peer, nlri: &[u8]) -> Vec<Action> {
+    let frame = raw_update(0, [192, 0, 2, 2], nlri);
+    p.handle(
+        Input::Session(Event::Received { conn: 1, frame }),
+        Instant::now(),
+    )
+}
+
+fn accepted(p: &Peer) -> Vec<String> {
+    p.accepted_paths().keys().map(ToString::to_string).collect()
+}
+
+#[test]
+fn only_routes_inside_accept_prefixes_are_accepted_and_all_are_shown() {
+    // 10.9.0.0/16 and 10.10.1.0/24 inside, 192.168.0.0/16 outside, and the
+    // default route, never accepted.
+    let mut p = importing(&["10.9.0.0/16", "10.10.0.0/16"], 0);
+    receive(&mut p, &[16, 10, 9, 24, 10, 10, 1, 16, 192, 168, 0]);
+    // (the last is 0.0.0.0/0)
+    assert_eq!(accepted(&p), ["10.9.0.0/16", "10.10.1.0/24"]);
+    let status = p.status(Instant::now());
+    assert_eq!((status.routes_received, status.routes_accepted), (4, 2));
+    let path = &p.accepted_paths()[&net("10.9.0.0/16")];
+    assert!(!path.ibgp);
+    assert_eq!(path.attrs.next_hop, peer_addr());
+
+    let mut none = importing(&[], 0);
+    receive(&mut none, &[16, 10, 9]);
+    assert!(
+        accepted(&none).is_empty(),
+        "an eBGP peer without acceptPrefixes"
+    );
+    assert_eq!(none.status(Instant::now()).routes_received, 1);
+}
+
+#[test]
+fn a_wider_accept_prefixes_recounts_what_was_received() {
+    let mut p = importing(&["10.9.0.0/16"], 0);
+    receive(&mut p, &[16, 10, 9, 16, 10, 10]);
+    assert_eq!(p.status(Instant::now()).routes_accepted, 1);
+    let spec = PeerSpec {
+        accept_prefixes: vec![net("10.0.0.0/8")],
+        ..p.spec().clone()
+    };
+    p.reconfigure(spec, config(), Instant::now());
+    assert_eq!(accepted(&p), ["10.9.0.0/16", "10.10.0.0/16"]);
+    assert_eq!(p.status(Instant::now()).routes_accepted, 2);
+}
+
+#[test]
+fn more_accepted_prefixes_than_max_prefixes_close_the_session_with_cease_1() {
+    let mut p = importing(&["10.0.0.0/8"], 2);
+    // Two accepted, one outside: at the limit, not over it.
+    let a = receive(&mut p, &[16, 10, 9, 16, 10, 10, 16, 192, 168]);
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::SessionDown(_))),
+        "{a:?}"
+    );
+    // One announced again (it replaces itself): still two.
+    let a = receive(&mut p, &[16, 10, 10]);
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::SessionDown(_))),
+        "{a:?}"
+    );
+
+    let a = receive(&mut p, &[16, 10, 11]);
+    let cease = a.iter().any(|a| {
+        matches!(
+            a,
+            Action::Send {
+                message: BgpMessage::Notification(_),
+                ..
+            }
+        )
+    });
+    assert!(cease, "{a:?}");
+    assert!(a.contains(&Action::SessionDown(DownReason::NotificationSent(6, 1))));
+    assert_eq!(p.session().state(), State::Idle);
+    assert!(accepted(&p).is_empty(), "the session's routes are gone");
+}
+
+#[test]
+fn a_lowered_max_prefixes_closes_a_session_already_over_it() {
+    let mut p = importing(&["10.0.0.0/8"], 0);
+    receive(&mut p, &[16, 10, 9, 16, 10, 10]);
+    let spec = PeerSpec {
+        max_prefixes: 1,
+        ..p.spec().clone()
+    };
+    let a = p.reconfigure(spec, config(), Instant::now());
+    assert!(a.contains(&Action::SessionDown(DownReason::NotificationSent(6, 1))));
 }

@@ -36,6 +36,9 @@ pub struct PeerDoc {
     pub routes_sent: usize,
     /// Routes the peer sent us and has not withdrawn.
     pub routes_received: usize,
+    /// Of those, the ones the import policy accepts (counted against the
+    /// peer's `maxPrefixes`).
+    pub routes_accepted: usize,
     /// UPDATE messages (End-of-RIB markers included) since the peer was added.
     pub updates_sent: u64,
     pub updates_received: u64,
@@ -244,6 +247,7 @@ impl From<&PeerStatus> for PeerDoc {
                 .map(|d| d.as_secs()),
             routes_sent: p.routes_sent,
             routes_received: p.routes_received,
+            routes_accepted: p.routes_accepted,
             updates_sent: p.updates_sent,
             updates_received: p.updates_received,
             last_down: p.last_down.map(DownDoc::from),

@@ -38,6 +38,7 @@ fn established() -> PeerStatus {
         last_down: Some(DownReason::NotificationReceived(6, 2)),
         routes_sent: 2,
         routes_received: 1,
+        routes_accepted: 1,
         updates_sent: 4,
         updates_received: 3,
         end_of_rib_received: vec![Family::Ip],
@@ -58,6 +59,7 @@ fn idle() -> PeerStatus {
         last_down: None,
         routes_sent: 0,
         routes_received: 0,
+        routes_accepted: 0,
         updates_sent: 0,
         updates_received: 0,
         end_of_rib_received: vec![],
@@ -79,6 +81,7 @@ fn peers_json_is_the_documented_schema_in_address_order() {
             "uptime_seconds": 90061,
             "routes_sent": 2,
             "routes_received": 1,
+            "routes_accepted": 1,
             "updates_sent": 4,
             "updates_received": 3,
             "last_down": {
